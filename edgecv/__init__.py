@@ -1,0 +1,16 @@
+"""edgecv: export, run and profile computer-vision models for edge devices."""
+
+from ._version import __version__
+from .errors import EdgecvError, MissingDependencyError, UsageError, WeightsError
+
+__all__ = ["__version__", "EdgecvError", "MissingDependencyError", "UsageError", "WeightsError",
+           "create_model", "list_models", "get_card"]
+
+
+def __getattr__(name: str):
+    # The zoo imports torch; keep `import edgecv` (and `edgecv --help`) fast by loading it on first use.
+    if name in ("create_model", "list_models", "get_card"):
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module 'edgecv' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""Rich terminal rendering for the CLI (tables and cards). Formatting only: no measuring here."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from .models.card import ModelCard
+
+console = Console()
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(n)
+
+
+def reference_text(card: ModelCard) -> str:
+    ref = card.reference
+    if ref is None:
+        return "-"
+    name = {"top1": "top-1", "map50_95": "mAP50-95"}.get(ref.metric, ref.metric)
+    return f"{ref.value:.1f} {name}"
+
+
+def model_table(cards: list[ModelCard]) -> None:
+    table = Table(title="edgecv model zoo", title_justify="left")
+    for col, justify in (("name", "left"), ("task", "left"), ("input", "right"), ("params", "right"),
+                         ("MACs", "right"), ("reference accuracy", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for c in cards:
+        table.add_row(c.name, c.task, str(c.input_size), human_count(c.params), human_count(c.macs),
+                      reference_text(c))
+    console.print(table)
+    console.print("Reference accuracy is the published ImageNet-1k number for the architecture "
+                  "(`edgecv models NAME` shows its source).", style="dim")
+
+
+def card_detail(card: ModelCard) -> None:
+    pre = card.preprocess
+    rows = [
+        ("name", card.name), ("family", card.family), ("task", card.task), ("description", card.description),
+        ("input", f"{card.in_chans}x{card.input_size}x{card.input_size} {pre.colour} {pre.layout}"),
+        ("preprocess", _preprocess_text(card)),
+        ("classes", f"{card.num_classes} ({card.labels or 'class indices'})"),
+        ("params", f"{card.params:,d}" if card.params is not None else "-"),
+        ("MACs", f"{card.macs:,d} at {card.input_size}x{card.input_size}" if card.macs is not None else "-"),
+    ]
+    if card.reference is not None:
+        ref = card.reference
+        top5 = f", top-5 {ref.top5}" if ref.top5 is not None else ""
+        rows.append(("reference", f"{reference_text(card)}{top5} on {ref.dataset}; source: {ref.source}"))
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _preprocess_text(card: ModelCard) -> str:
+    p = card.preprocess
+    if p.mode == "center_crop":
+        geometry = f"resize {p.resize_size} ({p.interpolation}), centre-crop {p.input_size}"
+    elif p.mode == "letterbox":
+        geometry = f"letterbox to {p.input_size} (pad {p.pad_value})"
+    else:
+        geometry = f"resize to {p.input_size} ({p.interpolation})"
+    mean = ", ".join(f"{m:.3f}" for m in p.mean)
+    std = ", ".join(f"{s:.3f}" for s in p.std)
+    return f"{geometry}; /255, mean ({mean}), std ({std})"

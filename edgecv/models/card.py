@@ -1,0 +1,66 @@
+"""Model cards: the facts about a zoo model that travel with it (task, input, labels, size, accuracy)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from ..preprocess import Preprocess
+
+Task = Literal["classification", "detection"]
+TASKS: tuple[str, ...] = ("classification", "detection")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published accuracy for the architecture, with where it comes from."""
+
+    metric: str  # "top1" or "map50_95"
+    value: float  # percent
+    dataset: str
+    source: str
+    top5: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    name: str
+    family: str
+    task: Task
+    description: str
+    preprocess: Preprocess
+    num_classes: int
+    labels: str | None  # a label set shipped in edgecv/labels/, or None for "class index"
+    num_classes_key: str  # state-dict key whose first dimension is the class count
+    params: int | None = None  # at the default num_classes, counted by edgecv.models.complexity
+    macs: int | None = None  # multiply-accumulates at the default input size, batch 1
+    reference: Reference | None = None
+
+    @property
+    def input_size(self) -> int:
+        return self.preprocess.input_size
+
+    @property
+    def in_chans(self) -> int:
+        return self.preprocess.channels
+
+    def label_names(self) -> list[str]:
+        if self.labels is None:
+            return [str(i) for i in range(self.num_classes)]
+        return list(load_labels(self.labels))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["preprocess"] = self.preprocess.to_dict()
+        d["input_size"] = self.input_size
+        return d
+
+
+@lru_cache(maxsize=None)
+def load_labels(label_set: str) -> tuple[str, ...]:
+    """Class names of a label set shipped with edgecv (``imagenet-1k``, ``coco-80``, ``digits``)."""
+    text = resources.files("edgecv.labels").joinpath(f"{label_set}.txt").read_text(encoding="utf-8")
+    return tuple(line for line in text.splitlines() if line)

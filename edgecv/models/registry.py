@@ -1,0 +1,148 @@
+"""The model registry: ``@register_model`` on a builder, ``create_model(name)`` to build it."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..errors import UsageError
+from .card import TASKS, ModelCard, Reference, Task
+from ..preprocess import Preprocess
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class _Entry:
+    builder: Callable[..., "nn.Module"]
+    card: ModelCard  # params/macs are filled in from complexity.json when read
+
+
+_REGISTRY: dict[str, _Entry] = {}
+COMPLEXITY_FILE = "complexity.json"
+
+
+def register_model(
+    *,
+    family: str,
+    task: Task,
+    preprocess: Preprocess,
+    num_classes: int,
+    labels: str | None,
+    num_classes_key: str,
+    description: str,
+    reference: Reference | None = None,
+) -> Callable[[Callable[..., "nn.Module"]], Callable[..., "nn.Module"]]:
+    """Register a builder under its function name. Builders take keyword arguments only."""
+
+    def decorator(fn: Callable[..., "nn.Module"]) -> Callable[..., "nn.Module"]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        card = ModelCard(
+            name=name, family=family, task=task, description=description, preprocess=preprocess,
+            num_classes=num_classes, labels=labels, num_classes_key=num_classes_key, reference=reference,
+        )
+        _REGISTRY[name] = _Entry(fn, card)
+        return fn
+
+    return decorator
+
+
+def _ensure_loaded() -> None:
+    from . import zoo  # noqa: F401  (importing registers every built-in model)
+
+
+def list_models(task: str | None = None) -> list[str]:
+    """Names of the registered models, optionally only those of one task."""
+    _ensure_loaded()
+    if task is not None and task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    return sorted(n for n, e in _REGISTRY.items() if task is None or e.card.task == task)
+
+
+def _entry(name: str) -> _Entry:
+    _ensure_loaded()
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; run `edgecv models` for the list"
+        raise UsageError(f"unknown model {name!r}{hint}")
+    return _REGISTRY[name]
+
+
+@lru_cache(maxsize=1)
+def _complexity() -> dict[str, dict[str, int]]:
+    text = resources.files("edgecv.models").joinpath(COMPLEXITY_FILE).read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def get_card(name: str) -> ModelCard:
+    """The model card of a registered model, with its recorded params and MACs."""
+    card = _entry(name).card
+    measured = _complexity().get(name, {})
+    return dataclasses.replace(card, params=measured.get("params"), macs=measured.get("macs"))
+
+
+def build_model(name: str, **kwargs: Any) -> "nn.Module":
+    """Build a registered architecture with random initialisation (no weights)."""
+    builder = _entry(name).builder
+    accepted = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+        unknown = sorted(set(kwargs) - set(accepted))
+        if unknown:
+            raise UsageError(
+                f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(accepted) or 'nothing'}"
+            )
+    return builder(**kwargs)
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int | None = None,
+    weights: str | Path | None = None,
+    **kwargs: Any,
+) -> "nn.Module":
+    """Build a zoo model, optionally loading weights from a local safetensors or PyTorch file.
+
+    With ``weights`` and no ``num_classes``, the class count is read from the file, so a checkpoint
+    fine-tuned on 10 classes loads without repeating that number. The model carries its card as
+    ``model.card``.
+    """
+    card = get_card(name)
+    changes_size = bool(kwargs)  # architecture arguments other than num_classes change params/MACs
+    state = None
+    if weights is not None:
+        from .weights import classes_in_state_dict, read_state_dict
+
+        state = read_state_dict(weights)
+        found = classes_in_state_dict(state, card.num_classes_key)
+        if num_classes is None:
+            num_classes = found
+        elif found is not None and found != num_classes:
+            raise UsageError(
+                f"{Path(weights).name} was trained for {found} classes but num_classes={num_classes} was asked"
+            )
+    if num_classes is not None:
+        if num_classes < 1:
+            raise UsageError(f"num_classes must be at least 1, got {num_classes}")
+        kwargs["num_classes"] = num_classes
+    model = build_model(name, **kwargs)
+    if state is not None:
+        from .weights import load_state_dict
+
+        load_state_dict(model, state, source=str(weights))
+    if num_classes is not None and num_classes != card.num_classes:
+        card = dataclasses.replace(card, num_classes=num_classes, labels=None, params=None, macs=None)
+    elif changes_size:
+        card = dataclasses.replace(card, params=None, macs=None)
+    model.card = card
+    return model
