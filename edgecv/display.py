@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -19,19 +20,19 @@ def human_count(n: int | None) -> str:
     return str(n)
 
 
-def reference_text(card: ModelCard) -> str:
+def reference_text(card: ModelCard, exact: bool = False) -> str:
     ref = card.reference
     if ref is None:
         return "-"
     name = {"top1": "top-1", "map50_95": "mAP50-95"}.get(ref.metric, ref.metric)
-    return f"{ref.value:.1f} {name}"
+    return f"{ref.value if exact else round(ref.value, 1)} {name}"
 
 
 def model_table(cards: list[ModelCard]) -> None:
-    table = Table(title="edgecv model zoo", title_justify="left")
-    for col, justify in (("name", "left"), ("task", "left"), ("input", "right"), ("params", "right"),
-                         ("MACs", "right"), ("reference accuracy", "right")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = Table(title="edgecv model zoo", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("name", no_wrap=True, min_width=max((len(c.name) for c in cards), default=4))
+    for col in ("task", "input", "params", "MACs", "reference"):
+        table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for c in cards:
         table.add_row(c.name, c.task, str(c.input_size), human_count(c.params), human_count(c.macs),
                       reference_text(c))
@@ -53,7 +54,7 @@ def card_detail(card: ModelCard) -> None:
     if card.reference is not None:
         ref = card.reference
         top5 = f", top-5 {ref.top5}" if ref.top5 is not None else ""
-        rows.append(("reference", f"{reference_text(card)}{top5} on {ref.dataset}; source: {ref.source}"))
+        rows.append(("reference", f"{reference_text(card, exact=True)}{top5} on {ref.dataset}; source: {ref.source}"))
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()

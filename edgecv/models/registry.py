@@ -101,7 +101,10 @@ def build_model(name: str, **kwargs: Any) -> "nn.Module":
             raise UsageError(
                 f"{name} does not take {', '.join(unknown)}; it takes: {', '.join(accepted) or 'nothing'}"
             )
-    return builder(**kwargs)
+    try:
+        return builder(**kwargs)
+    except ValueError as exc:  # the architectures validate their arguments with ValueError
+        raise UsageError(f"{name}: {exc}") from exc
 
 
 def create_model(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -30,16 +32,25 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise WeightsError(f"cannot read {path.name} as safetensors: {exc}") from exc
     try:
-        obj: Any = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says enough
+            warnings.simplefilter("ignore", UserWarning)
+            obj: Any = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(
-            f"refusing to load {path.name}: it holds Python objects, not just tensors ({first}); "
-            "save it as a plain state_dict or as safetensors"
-        ) from exc
+        raise WeightsError(_unpickling_message(path, str(exc))) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise WeightsError(f"cannot read {path.name} as a PyTorch checkpoint: {exc}") from exc
     return _unwrap(obj, path)
+
+
+def _unpickling_message(path: Path, message: str) -> str:
+    # torch wraps the real reason ("Unsupported global: GLOBAL builtins.print") in a long paragraph.
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)\n", message, re.S)
+    reason = (match.group(1) if match else message.strip().splitlines()[0]).strip().split(". ")[0]
+    if "Unsupported global" in reason:
+        return (f"refusing to load {path.name}: it holds Python objects, not just tensors ({reason}); "
+                "save a plain state_dict or safetensors")
+    return (f"cannot read {path.name} as a PyTorch checkpoint: it is corrupt or uses pickle features "
+            f"that safe loading refuses ({reason})")
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:

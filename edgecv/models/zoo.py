@@ -3,6 +3,9 @@ paper numbers for the architecture (with their source), not numbers edgecv measu
 
 from __future__ import annotations
 
+import inspect
+from typing import Any, Callable
+
 from torch import nn
 
 from ..preprocess import Preprocess
@@ -20,6 +23,20 @@ TV = "torchvision IMAGENET1K_V1 weights (docs.pytorch.org/vision/stable/models)"
 V1_PAPER = "Howard et al. 2017, MobileNets, Table 6"
 V2_SLIM = "tensorflow/models research/slim/nets/mobilenet (MobileNetV2 checkpoints table)"
 LITE_TF = "tensorflow/tpu models/official/efficientnet/lite README (fp32)"
+
+
+def _builder(name: str, cls: type[nn.Module], **fixed: Any) -> Callable[..., nn.Module]:
+    """A builder named ``name`` that calls ``cls`` with ``fixed`` defaults. Its signature is the class's, so
+    the registry can reject unknown arguments and a caller can still override e.g. ``width_mult``."""
+
+    def build(**kwargs: Any) -> nn.Module:
+        return cls(**{**fixed, **kwargs})
+
+    sig = inspect.signature(cls)
+    params = [p.replace(default=fixed[p.name]) if p.name in fixed else p for p in sig.parameters.values()]
+    build.__signature__ = sig.replace(parameters=params, return_annotation=nn.Module)  # type: ignore[attr-defined]
+    build.__name__ = build.__qualname__ = name
+    return build
 
 
 def _imagenet(size: int, resize: int, interpolation: str = "bilinear") -> Preprocess:
@@ -44,10 +61,7 @@ def _v1(tag: str):
     width, acc = _V1[tag]
     desc = f"MobileNetV1, width {width}: depthwise-separable convolutions, ReLU, no residuals"
 
-    def build(*, num_classes: int = 1000, **kw) -> nn.Module:
-        return MobileNetV1(width_mult=width, num_classes=num_classes, **kw)
-
-    build.__name__ = "mobilenet_v1" if tag == "100" else f"mobilenet_v1_{tag}"
+    build = _builder("mobilenet_v1" if tag == "100" else f"mobilenet_v1_{tag}", MobileNetV1, width_mult=width)
     return _classifier("mobilenet_v1", desc, _imagenet(224, 256), _top1(acc, V1_PAPER))(build)
 
 
@@ -60,10 +74,7 @@ def _v2(tag: str):
     width, acc, top5, source = _V2[tag]
     desc = f"MobileNetV2, width {width}: inverted residuals with linear bottlenecks, ReLU6"
 
-    def build(*, num_classes: int = 1000, **kw) -> nn.Module:
-        return MobileNetV2(width_mult=width, num_classes=num_classes, **kw)
-
-    build.__name__ = "mobilenet_v2" if tag == "100" else f"mobilenet_v2_{tag}"
+    build = _builder("mobilenet_v2" if tag == "100" else f"mobilenet_v2_{tag}", MobileNetV2, width_mult=width)
     return _classifier("mobilenet_v2", desc, _imagenet(224, 256), _top1(acc, source, top5))(build)
 
 
@@ -71,10 +82,7 @@ def _v2(tag: str):
 def _v3(arch: str, acc: float, top5: float):
     desc = f"MobileNetV3-{arch.capitalize()}: NAS-found blocks, hard-swish, squeeze-excite"
 
-    def build(*, num_classes: int = 1000, **kw) -> nn.Module:
-        return MobileNetV3(arch=arch, num_classes=num_classes, **kw)
-
-    build.__name__ = f"mobilenet_v3_{arch}"
+    build = _builder(f"mobilenet_v3_{arch}", MobileNetV3, arch=arch)
     return _classifier("mobilenet_v3", desc, _imagenet(224, 256), _top1(acc, TV, top5))(build)
 
 
@@ -100,21 +108,16 @@ def _efficientnet(variant: str):
         desc = f"EfficientNet-{variant.upper()}: compound-scaled MBConv, SiLU, squeeze-excite"
         pre, ref = _imagenet(size, resize, "bicubic"), _top1(acc, TV, top5)
 
-    def build(*, num_classes: int = 1000, **kw) -> nn.Module:
-        return EfficientNet(variant=variant, num_classes=num_classes, **kw)
-
-    build.__name__ = f"efficientnet_{variant}"
+    build = _builder(f"efficientnet_{variant}", EfficientNet, variant=variant)
     family = "efficientnet_lite" if variant.startswith("lite") else "efficientnet"
     return _classifier(family, desc, pre, ref)(build)
 
 
 # --- LeNet-5 -----------------------------------------------------------------------------------------------
-@register_model(family="lenet", task="classification",
-                preprocess=Preprocess(input_size=32, mode="resize", colour="GRAY", mean=(0.5,), std=(0.5,)),
-                num_classes=10, labels="digits", num_classes_key="classifier.5.weight",
-                description="LeNet-5 digit classifier with batch norm, ReLU and max-pooling")
-def lenet5(*, num_classes: int = 10, **kw) -> nn.Module:
-    return LeNet5(num_classes=num_classes, **kw)
+register_model(family="lenet", task="classification",
+               preprocess=Preprocess(input_size=32, mode="resize", colour="GRAY", mean=(0.5,), std=(0.5,)),
+               num_classes=10, labels="digits", num_classes_key="classifier.5.weight",
+               description="LeNet-5 digit classifier with batch norm, ReLU and max-pooling")(_builder("lenet5", LeNet5))
 
 
 # --- YOLO --------------------------------------------------------------------------------------------------
@@ -125,10 +128,7 @@ _YOLO_SIZES = {"n": ((16, 32, 64, 128, 256), (1, 2, 2, 1)), "s": ((32, 64, 128, 
 def _yolo(size: str):
     widths, depths = _YOLO_SIZES[size]
 
-    def build(*, num_classes: int = 80, **kw) -> nn.Module:
-        return YOLO(widths=widths, depths=depths, num_classes=num_classes, **kw)
-
-    build.__name__ = f"yolo_{size}"
+    build = _builder(f"yolo_{size}", YOLO, widths=widths, depths=depths)
     desc = (f"Compact anchor-free YOLO ({size}): CSP backbone, PAN neck, DFL box head on strides 8/16/32, "
             "ReLU; decode and NMS outside the graph by default")
     return register_model(family="yolo", task="detection", preprocess=_YOLO_PRE, num_classes=80, labels="coco-80",
