@@ -71,6 +71,70 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
         model_table(cards)
 
 
+@cli.command("train")
+@click.argument("model")
+@click.option("--data", required=True, help="Built-in dataset (shapes, shapes-det, digits) or a path: ImageFolder "
+              "root, data.yaml (YOLO txt or COCO JSON).")
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the dataset's render size for built-ins, "
+              "else the model's).")
+@click.option("--batch", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True, help="AdamW peak learning rate.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True,
+              help="Folder for best.safetensors, last.safetensors and results.json.")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Start from these weights (fine-tune); a head "
+              "trained for other classes is replaced.")
+@click.option("--limit", type=click.IntRange(1), help="Train on the first N training images only.")
+@click.option("--val-limit", type=click.IntRange(1), help="Validate on the first N val images only.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Processes preparing data.")
+@click.option("--from-scratch", is_flag=True, help="Detection: start from random weights, not edgecv's default detector.")
+def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int, lr: float, out: str,
+              weights: str | None, limit: int | None, val_limit: int | None, seed: int, workers: int,
+              from_scratch: bool) -> None:
+    """Train or fine-tune MODEL on a dataset; validate every epoch and keep the best checkpoint."""
+    from .train import TrainConfig, train
+
+    result = train(TrainConfig(model=model, data=data, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr, out=out,
+                               weights=weights, limit=limit, val_limit=val_limit, seed=seed,
+                               workers=workers, from_scratch=from_scratch))
+    best = result["best"]
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in best.items() if k not in ("epoch", "loss", "images"))
+    for note in result["notes"]:
+        click.echo(note)
+    click.echo(f"best epoch {best['epoch']}: {scores} on {best['images']} val images -> {result['best_path']}")
+
+
+@cli.command("eval")
+@click.argument("target")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights for a zoo model (default: edgecv's own).")
+@click.option("--data", help="Dataset (default: the one the weights were trained on).")
+@click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the training size).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N val images.")
+@click.option("--batch", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | None, limit: int | None, batch: int,
+             as_json: bool) -> None:
+    """Measure TARGET's accuracy (top-1/top-5 or COCO mAP) on a val split with PyTorch.
+
+    TARGET is a zoo name or a checkpoint from `edgecv train`."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .evaluate import evaluate_target
+
+    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+        task = bar.add_task(f"evaluating {target}", total=None)
+        result = evaluate_target(target, weights, data, imgsz, limit, batch,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    scores = ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"].items() if k != "images")
+    click.echo(f"{result['model']} on {result['data']} val ({result['metrics']['images']} images, "
+               f"{result['imgsz']}px): {scores}")
+
+
 def main() -> None:
     cli.main(prog_name="edgecv", standalone_mode=True)
 

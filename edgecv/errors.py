@@ -19,3 +19,7 @@ class MissingDependencyError(EdgecvError):
 
 class WeightsError(EdgecvError):
     """A weights file is missing, unreadable, unsafe or does not fit the model."""
+
+
+class DataError(UsageError):
+    """A dataset is missing, empty or malformed; the message names the file."""

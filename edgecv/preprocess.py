@@ -52,6 +52,8 @@ class Preprocess:
             raise ValueError("std values must be positive")
         if self.mode == "center_crop" and self.resize_size is None:
             object.__setattr__(self, "resize_size", self.input_size)
+        elif self.mode != "center_crop":
+            object.__setattr__(self, "resize_size", None)  # only a centre crop resizes before cropping
 
     @property
     def channels(self) -> int:

@@ -29,6 +29,7 @@ def test_preprocess_rejects_nonsense():
     with pytest.raises(ValueError, match="unknown preprocessing fields"):
         Preprocess.from_dict({"input_size": 32, "gamma": 2})
     assert Preprocess(input_size=32).resize_size == 32
+    assert Preprocess(input_size=32, mode="resize", resize_size=40).resize_size is None
 
 
 def test_missing_optional_package_names_the_extra():

@@ -33,7 +33,7 @@ class ModelCard:
     description: str
     preprocess: Preprocess
     num_classes: int
-    labels: str | None  # a label set shipped in edgecv/labels/, or None for "class index"
+    labels: str | tuple[str, ...] | None  # a label set in edgecv/labels/, explicit names, or None (indices)
     num_classes_key: str  # state-dict key whose first dimension is the class count
     params: int | None = None  # at the default num_classes, counted by edgecv.models.complexity
     macs: int | None = None  # multiply-accumulates at the default input size, batch 1
@@ -50,6 +50,8 @@ class ModelCard:
     def label_names(self) -> list[str]:
         if self.labels is None:
             return [str(i) for i in range(self.num_classes)]
+        if isinstance(self.labels, tuple):
+            return list(self.labels)
         return list(load_labels(self.labels))
 
     def to_dict(self) -> dict[str, Any]:

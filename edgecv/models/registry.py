@@ -114,7 +114,8 @@ def create_model(
     weights: str | Path | None = None,
     **kwargs: Any,
 ) -> "nn.Module":
-    """Build a zoo model, optionally loading weights from a local safetensors or PyTorch file.
+    """Build a zoo model, optionally loading weights from a local safetensors or PyTorch file, or
+    ``weights="default"`` for the weights edgecv ships (trained on its built-in data).
 
     With ``weights`` and no ``num_classes``, the class count is read from the file, so a checkpoint
     fine-tuned on 10 classes loads without repeating that number. The model carries its card as
@@ -123,10 +124,19 @@ def create_model(
     card = get_card(name)
     changes_size = bool(kwargs)  # architecture arguments other than num_classes change params/MACs
     state = None
+    meta = None
+    if weights == "default":
+        from ..weights import default_weights
+
+        weights = default_weights(name)
     if weights is not None:
+        from .checkpoint import as_float32, read_checkpoint_meta
         from .weights import classes_in_state_dict, read_state_dict
 
-        state = read_state_dict(weights)
+        meta = read_checkpoint_meta(weights)
+        if meta is not None and meta.get("model") not in (None, name):
+            raise UsageError(f"{Path(weights).name} holds {meta['model']} weights, not {name}")
+        state = as_float32(read_state_dict(weights))
         found = classes_in_state_dict(state, card.num_classes_key)
         if num_classes is None:
             num_classes = found
@@ -147,5 +157,11 @@ def create_model(
         card = dataclasses.replace(card, num_classes=num_classes, labels=None, params=None, macs=None)
     elif changes_size:
         card = dataclasses.replace(card, params=None, macs=None)
+    if meta is not None:  # an edgecv checkpoint knows its class names and the preprocessing it was trained with
+        card = dataclasses.replace(
+            card, labels=tuple(meta["labels"]) if meta.get("labels") else card.labels,
+            preprocess=Preprocess.from_dict(meta["preprocess"]) if meta.get("preprocess") else card.preprocess,
+        )
     model.card = card
+    model.checkpoint_meta = meta  # what edgecv recorded when training these weights, if anything
     return model

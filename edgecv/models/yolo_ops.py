@@ -70,23 +70,28 @@ def _candidates(boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float, ag
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.45,
         max_det: int = 300, max_candidates: int = 3000, agnostic: bool = False) -> list[torch.Tensor]:
-    """Greedy per-class NMS. Returns one ``[K, 6]`` tensor per image: x1, y1, x2, y2, score, class."""
+    """Greedy per-class NMS. Returns one ``[K, 6]`` tensor per image: x1, y1, x2, y2, score, class.
+
+    Each round keeps the best remaining box and drops the rest that overlap it, so the work grows with
+    the number of boxes kept, not with candidates squared.
+    """
     out = []
     for b in range(boxes.shape[0]):
         bx, conf, cls, shifted = _candidates(boxes[b], scores[b], conf_thres, agnostic, max_wh=7680.0)
         order = conf.argsort(descending=True)[:max_candidates]
-        bx, conf, cls, shifted = bx[order], conf[order], cls[order], shifted[order]
-        overlaps = (box_iou(shifted, shifted) > iou_thres).cpu()
-        suppressed = torch.zeros(len(order), dtype=torch.bool)
+        s = shifted[order].double()
+        area = (s[:, 2] - s[:, 0]).clamp(min=0) * (s[:, 3] - s[:, 1]).clamp(min=0)
+        remaining = torch.arange(len(order))
         kept: list[int] = []
-        for i in range(len(order)):
-            if suppressed[i]:
-                continue
-            kept.append(i)
-            if len(kept) == max_det:
-                break
-            suppressed |= overlaps[i]
-        idx = torch.tensor(kept, dtype=torch.long, device=bx.device)
+        while len(remaining) and len(kept) < max_det:
+            i, rest = remaining[0], remaining[1:]
+            kept.append(int(i))
+            lt = torch.maximum(s[i, :2], s[rest, :2])
+            rb = torch.minimum(s[i, 2:], s[rest, 2:])
+            inter = (rb - lt).clamp(min=0).prod(1)
+            iou = inter / (area[i] + area[rest] - inter + 1e-9)
+            remaining = rest[iou <= iou_thres]
+        idx = order[torch.tensor(kept, dtype=torch.long)]
         out.append(torch.cat((bx[idx], conf[idx, None], cls[idx, None].to(bx.dtype)), 1))
     return out
 

@@ -1,0 +1,117 @@
+"""Detection data described by an Ultralytics-style ``data.yaml``: YOLO txt labels or COCO JSON.
+
+    path: /data/mine          # root; relative entries below resolve against it (default: the yaml's folder)
+    train: images/train       # a folder of images (labels in the parallel labels/ folder) or a COCO .json
+    val: images/val
+    names: [cat, dog]         # or {0: cat, 1: dog}; for COCO JSON the categories are used
+
+YOLO label files: ``labels/<same path>/<stem>.txt`` with one ``class cx cy w h`` line per object,
+coordinates normalised to 0-1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .._optional import import_optional
+from ..errors import DataError
+from .base import Dataset, list_images, read_image
+from .coco import CocoDetection
+
+TOLERANCE = 1e-3  # rounding slack for normalised coordinates written with few decimals
+
+
+def read_data_yaml(path: Path) -> dict:
+    yaml = import_optional("yaml", extra="data", package="pyyaml")
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise DataError(f"{path} is not a mapping with train/val/names")
+    return spec
+
+
+def _names(spec: dict, path: Path) -> list[str]:
+    names = spec.get("names")
+    if isinstance(names, dict):
+        try:
+            keys = sorted(int(k) for k in names)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{path}: names keys must be class indices") from exc
+        if keys != list(range(len(keys))):
+            raise DataError(f"{path}: names must be numbered 0..{len(keys) - 1} without gaps")
+        return [str(names[k]) for k in keys]
+    if isinstance(names, list) and names:
+        return [str(n) for n in names]
+    raise DataError(f"{path}: 'names' must list the class names")
+
+
+def open_data_yaml(path: Path, split: str) -> Dataset:
+    spec = read_data_yaml(path)
+    root = Path(spec.get("path") or path.parent)
+    if not root.is_absolute():
+        root = path.parent / root
+    entry = spec.get(split)
+    if not entry:
+        raise DataError(f"{path} has no '{split}' entry")
+    target = root / str(entry)
+    if target.suffix == ".json":
+        images = spec.get(f"{split}_images")
+        return CocoDetection(target, image_root=root / images if images else root)
+    return YoloDetection(target, _names(spec, path))
+
+
+def _label_path(image: Path) -> Path:
+    parts = list(image.parts)
+    for i in range(len(parts) - 1, -1, -1):  # the last "images" component becomes "labels"
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+class YoloDetection(Dataset):
+    task = "detection"
+
+    def __init__(self, images_dir: Path, names: list[str]) -> None:
+        if not images_dir.is_dir():
+            raise DataError(f"image folder not found: {images_dir}")
+        self.labels, self.name = names, images_dir.parent.parent.name or images_dir.name
+        self.images = list_images(images_dir)
+        if not self.images:
+            raise DataError(f"{images_dir} holds no images")
+        self.targets = [self._read_labels(_label_path(p)) for p in self.images]
+
+    def _read_labels(self, path: Path) -> np.ndarray:
+        if not path.is_file():
+            return np.zeros((0, 5), np.float32)  # an image without a label file has no objects
+        rows = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                cls, cx, cy, w, h = (float(v) for v in line.split()[:5])
+                if len(line.split()) < 5:
+                    raise ValueError
+            except ValueError as exc:
+                raise DataError(f"{path}:{n}: expected 'class cx cy w h', got {line.strip()!r}") from exc
+            if cls != int(cls) or not 0 <= cls < len(self.labels):
+                raise DataError(f"{path}:{n}: class {line.split()[0]} out of range 0..{len(self.labels) - 1}")
+            x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+            if w <= 0 or h <= 0 or min(x1, y1) < -TOLERANCE or max(x2, y2) > 1 + TOLERANCE:
+                raise DataError(f"{path}:{n}: box {cx} {cy} {w} {h} lies outside the image (coordinates are 0-1)")
+            rows.append((cls, x1, y1, x2, y2))
+        return np.asarray(rows, np.float32).reshape(-1, 5)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        image = read_image(self.images[index])
+        h, w = image.shape[:2]
+        t = self.targets[index]
+        boxes = (np.clip(t[:, 1:], 0, 1) * [w, h, w, h]).astype(np.float32)
+        return image, boxes, t[:, 0].astype(np.int64)

@@ -1,0 +1,90 @@
+"""Getting a dataset into memory as network-ready tensors, and the batch augmentations used in training."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..data.base import Dataset
+from ..data.transforms import preprocess
+from ..errors import DataError
+from ..preprocess import Preprocess
+
+MAX_BYTES = 6 * 1024 ** 3  # in-memory training set limit (fp16 tensors)
+
+
+def _prepare(args: tuple[Dataset, Preprocess, int, int]) -> list[tuple]:
+    ds, pre, start, stop = args
+    out = []
+    for i in range(start, stop):
+        item = ds[i]
+        x, geo = preprocess(item[0], pre)
+        if ds.task == "classification":
+            out.append((x.astype(np.float16), item[1]))
+        else:
+            out.append((x.astype(np.float16), geo.to_input(item[1]), item[2]))
+    return out
+
+
+def load_tensors(ds: Dataset, pre: Preprocess, workers: int, on_done: Callable[[int], None]) -> dict:
+    """Preprocess every item once. Classification -> ``x [N,C,H,W]`` fp16, ``y [N]``; detection adds
+    per-image ``boxes`` (input pixels) and ``classes`` lists."""
+    need = len(ds) * pre.channels * pre.input_size ** 2 * 2
+    if need > MAX_BYTES:
+        raise DataError(f"{ds.name} at {pre.input_size}px needs {need / 1e9:.1f} GB in memory; "
+                        "train at a smaller --imgsz or on a --limit subset")
+    chunk = 128
+    jobs = [(ds, pre, s, min(s + chunk, len(ds))) for s in range(0, len(ds), chunk)]
+    items: list[tuple] = []
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for part in pool.map(_prepare, jobs):
+                items += part
+                on_done(len(part))
+    else:
+        for job in jobs:
+            part = _prepare(job)
+            items += part
+            on_done(len(part))
+    x = torch.from_numpy(np.stack([it[0] for it in items]))
+    if ds.task == "classification":
+        return {"x": x, "y": torch.tensor([it[1] for it in items], dtype=torch.long)}
+    return {"x": x, "boxes": [torch.from_numpy(np.asarray(it[1], np.float32)) for it in items],
+            "classes": [torch.from_numpy(np.asarray(it[2], np.int64)) for it in items]}
+
+
+def flip_and_shift(x: torch.Tensor, gen: torch.Generator, flip: bool, max_shift: int) -> torch.Tensor:
+    """Classification augmentation: random horizontal flip and a random translation (edge-replicated)."""
+    if flip:
+        mask = torch.rand(x.shape[0], generator=gen) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+    if max_shift > 0:
+        padded = torch.nn.functional.pad(x, (max_shift,) * 4, mode="replicate")
+        offsets = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
+        h, w = x.shape[-2:]
+        x = torch.stack([padded[i, :, dy: dy + h, dx: dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
+    return x
+
+
+def detection_batch(x: torch.Tensor, boxes: list[torch.Tensor], classes: list[torch.Tensor], gen: torch.Generator,
+                    flip: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random horizontal flips, then pad targets to ``[B, M, ...]`` with a mask."""
+    width = x.shape[-1]
+    boxes = [b.clone() for b in boxes]
+    if flip:
+        mask = torch.rand(x.shape[0], generator=gen) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
+        for i in torch.nonzero(mask).flatten().tolist():
+            boxes[i][:, [0, 2]] = width - boxes[i][:, [2, 0]]
+    m = max(1, max(len(b) for b in boxes))
+    gt_boxes = torch.zeros(len(boxes), m, 4)
+    gt_labels = torch.zeros(len(boxes), m, dtype=torch.long)
+    gt_mask = torch.zeros(len(boxes), m, dtype=torch.bool)
+    for i, (b, c) in enumerate(zip(boxes, classes)):
+        gt_boxes[i, : len(b)], gt_labels[i, : len(c)], gt_mask[i, : len(b)] = b, c, True
+    return x, gt_labels, gt_boxes, gt_mask

@@ -1,0 +1,177 @@
+"""``edgecv train``: train or fine-tune a zoo model on a dataset; keep the best epoch as a checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ..data import get_dataset
+from ..data.builtin import DEFAULT_SIZES
+from ..errors import UsageError
+from ..evaluate import Evaluator, torch_predictor
+from ..models.checkpoint import save_checkpoint
+from ..models.registry import create_model, get_card
+from .data import detection_batch, flip_and_shift, load_tensors
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: str
+    epochs: int = 10
+    imgsz: int | None = None
+    batch: int = 64
+    out: str = "runs/train"
+    weights: str | None = None
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+    limit: int | None = None
+    val_limit: int | None = None
+    workers: int = 2
+    from_scratch: bool = False  # detection: do not start from edgecv's default detector weights
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
+
+
+def _input_size(cfg: TrainConfig, card) -> int:
+    if cfg.imgsz:
+        return cfg.imgsz
+    return DEFAULT_SIZES[cfg.data] if cfg.data in ("shapes", "shapes-det") else card.input_size
+
+
+def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list[str]:
+    """Load every tensor that fits; a head trained for other classes is left freshly initialised."""
+    from ..models.checkpoint import as_float32
+    from ..models.weights import load_state_dict, read_state_dict
+
+    state = as_float32(read_state_dict(weights))
+    own = model.state_dict()
+    head = head_key.rsplit(".", 1)[0] + "."
+    skipped = [k for k, v in state.items() if k.startswith(head) and k in own and own[k].shape != v.shape]
+    merged = {**own, **{k: v for k, v in state.items() if k not in skipped}}
+    load_state_dict(model, merged, source=weights)
+    return skipped
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train; return the best epoch's metrics and the checkpoint paths."""
+    if cfg.epochs < 1 or cfg.batch < 1:
+        raise UsageError("--epochs and --batch must be at least 1")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    card = get_card(cfg.model)
+    imgsz = _input_size(cfg, card)
+    train_ds = get_dataset(cfg.data, "train", imgsz=imgsz, limit=cfg.limit, seed=cfg.seed)
+    val_ds = get_dataset(cfg.data, "val", imgsz=imgsz, limit=cfg.val_limit)
+    if train_ds.task != card.task:
+        raise UsageError(f"{cfg.model} is a {card.task} model but {cfg.data} is {train_ds.task} data")
+    if val_ds.labels != train_ds.labels:
+        raise UsageError(f"{cfg.data}: train and val splits name different classes")
+    pre = card.preprocess.at_size(imgsz)
+    if cfg.data in ("shapes", "shapes-det"):  # rendered at the input size: nothing to crop away
+        pre = dataclasses.replace(pre, mode="resize" if card.task == "classification" else "letterbox")
+    model = create_model(cfg.model, num_classes=train_ds.num_classes)
+    notes = []
+    start = cfg.weights
+    if start is None and card.task == "detection" and not cfg.from_scratch:
+        from ..weights import default_weights, has_default
+
+        if has_default(cfg.model):  # a detector learns far faster from trained features than from noise
+            start = str(default_weights(cfg.model))
+    if start:
+        skipped = _fine_tune_from(model, start, card.num_classes_key)
+        notes.append(f"fine-tuning from {start}" + (f" (new head: {len(skipped)} tensors)" if skipped else ""))
+    elif card.task == "detection":
+        model.head.init_biases(imgsz)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+    with _progress() as bar:
+        for name, ds in (("train", train_ds), ("val", val_ds)):
+            task = bar.add_task(f"preparing {name}", total=len(ds), info=f"{cfg.data} @ {imgsz}px")
+            tensors = load_tensors(ds, pre, cfg.workers, lambda n, t=task: bar.advance(t, n))
+            if name == "train":
+                train_t = tensors
+        evaluator = Evaluator(val_ds, pre, batch_size=64)
+        steps_per_epoch = math.ceil(len(train_ds) / cfg.batch)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        total, warmup = cfg.epochs * steps_per_epoch, min(steps_per_epoch, 300)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+        criterion = _criterion(card.task, train_ds.num_classes, model)
+        flip = getattr(train_ds, "flip_invariant", True) and getattr(getattr(train_ds, "base", None),
+                                                                      "flip_invariant", True)
+        history, best, metric = [], None, "top1" if card.task == "classification" else "map50_95"
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            task = bar.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch, info="")
+            order = torch.randperm(len(train_ds), generator=gen)
+            t0, seen, running = time.perf_counter(), 0, 0.0
+            for step in range(steps_per_epoch):
+                idx = order[step * cfg.batch: (step + 1) * cfg.batch]
+                loss = _step(card.task, train_t, idx, model, criterion, gen, flip, imgsz)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                optimizer.step()
+                schedule.step()
+                seen += len(idx)
+                running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+                bar.update(task, advance=1, info=f"loss {running:.3f}  {seen / (time.perf_counter() - t0):.0f} img/s")
+            val_task = bar.add_task("  validating", total=len(val_ds), info="")
+            evaluator.progress = lambda n: bar.advance(val_task, n)
+            scores = evaluator(torch_predictor(model, card.task))
+            record = {"epoch": epoch, "loss": round(running, 5), **{k: round(v, 3) for k, v in scores.items()}}
+            history.append(record)
+            bar.update(val_task, info=", ".join(f"{k} {v:.2f}" for k, v in scores.items() if k != "images"))
+            meta = {"model": cfg.model, "task": card.task, "num_classes": train_ds.num_classes,
+                    "labels": train_ds.labels, "preprocess": pre.to_dict(), "imgsz": imgsz, "dataset": cfg.data,
+                    "epoch": epoch, "metrics": record, "train_args": dataclasses.asdict(cfg)}
+            save_checkpoint(model, out / "last.safetensors", meta)
+            if best is None or scores[metric] > best[metric]:
+                best = record
+                save_checkpoint(model, out / "best.safetensors", meta)
+            _write_json(out / "results.json", {"config": dataclasses.asdict(cfg), "history": history, "best": best})
+    return {"best": best, "best_path": str(out / "best.safetensors"), "last_path": str(out / "last.safetensors"),
+            "history": history, "notes": notes, "imgsz": imgsz}
+
+
+def _criterion(task: str, num_classes: int, model: torch.nn.Module):
+    if task == "classification":
+        return torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    from .yolo_loss import YoloLoss
+
+    return YoloLoss(num_classes, model.reg_max, model.strides)
+
+
+def _step(task: str, data: dict, idx: torch.Tensor, model, criterion, gen, flip: bool, imgsz: int) -> torch.Tensor:
+    x = data["x"][idx].float()
+    if task == "classification":
+        x = flip_and_shift(x, gen, flip, max_shift=max(1, imgsz // 16))
+        return criterion(model(x), data["y"][idx])
+    boxes = [data["boxes"][i] for i in idx.tolist()]
+    classes = [data["classes"][i] for i in idx.tolist()]
+    x, labels, gt_boxes, mask = detection_batch(x, boxes, classes, gen, flip)
+    loss, _ = criterion(model(x), labels, gt_boxes, mask)
+    return loss
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(obj, indent=1), encoding="utf-8")
+    os.replace(tmp, path)

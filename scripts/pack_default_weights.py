@@ -1,0 +1,50 @@
+"""Store the best epochs of scripts/train_default_weights.sh as edgecv's default weights.
+
+    python scripts/pack_default_weights.py runs/default
+
+Each best.safetensors is rewritten as fp16 (half the size; the fp16 values *are* the shipped weights),
+re-evaluated on its val split as stored, and listed in edgecv/weights/manifest.json with its sha256,
+the val accuracy and the command that reproduces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import edgecv
+from edgecv.data import get_dataset
+from edgecv.evaluate import Evaluator, torch_predictor
+from edgecv.models.checkpoint import read_checkpoint_meta, save_checkpoint
+
+WEIGHTS = Path(edgecv.__file__).parent / "weights"
+
+
+def main(runs: Path) -> None:
+    manifest = json.loads((WEIGHTS / "manifest.json").read_text())
+    for best in sorted(runs.glob("*/best.safetensors")):
+        meta = read_checkpoint_meta(best)
+        model = edgecv.create_model(meta["model"], weights=best)
+        name = f"{meta['model']}-{meta['dataset']}.safetensors"
+        target = save_checkpoint(model, WEIGHTS / name, {k: v for k, v in meta.items() if k != "edgecv_version"},
+                                 half=True)
+        stored = edgecv.create_model(meta["model"], weights=target)
+        val = get_dataset(meta["dataset"], "val", imgsz=meta["imgsz"])
+        scores = Evaluator(val, stored.card.preprocess, batch_size=64)(torch_predictor(stored, meta["task"]))
+        args = meta["train_args"]
+        command = (f"edgecv train {meta['model']} --data {meta['dataset']} --epochs {args['epochs']} "
+                   f"--batch {args['batch']} --lr {args['lr']} --seed {args['seed']}"
+                   + (" --from-scratch" if meta["task"] == "detection" and not args.get("weights") else ""))
+        manifest[meta["model"]] = {
+            "file": name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "dataset": meta["dataset"],
+            "imgsz": meta["imgsz"], "epoch": meta["epoch"], "val": {k: round(v, 2) for k, v in scores.items()},
+            "command": command,
+        }
+        print(meta["model"], manifest[meta["model"]]["val"], f"{target.stat().st_size / 1e6:.1f} MB")
+    (WEIGHTS / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "runs/default"))
