@@ -51,24 +51,26 @@ def cli(debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
     """List the model zoo, or show one model's card (NAME)."""
-    from .models import get_card, list_models
     from .display import card_detail, model_table
+    from .models import get_card, list_models
+    from .weights import manifest
 
+    defaults = manifest()
     if name is not None:
         card = get_card(name)
         if as_json:
-            click.echo(json.dumps(card.to_dict(), indent=2))
+            click.echo(json.dumps({**card.to_dict(), "default_weights": defaults.get(name)}, indent=2))
         else:
-            card_detail(card)
+            card_detail(card, defaults.get(name))
         return
     cards = [get_card(n) for n in list_models(task)]
     if as_json:
         rows = [{"name": c.name, "task": c.task, "family": c.family, "params": c.params, "macs": c.macs,
-                 "input_size": c.input_size, "num_classes": c.num_classes,
-                 "reference": c.to_dict()["reference"]} for c in cards]
+                 "input_size": c.input_size, "num_classes": c.num_classes, "reference": c.to_dict()["reference"],
+                 "default_weights": defaults.get(c.name)} for c in cards]
         click.echo(json.dumps({"models": rows}, indent=2))
     else:
-        model_table(cards)
+        model_table(cards, defaults)
 
 
 @cli.command("train")

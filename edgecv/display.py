@@ -28,20 +28,29 @@ def reference_text(card: ModelCard, exact: bool = False) -> str:
     return f"{ref.value if exact else round(ref.value, 1)} {name}"
 
 
-def model_table(cards: list[ModelCard]) -> None:
+def default_weights_text(entry: dict | None) -> str:
+    if not entry:
+        return "-"
+    val = entry["val"]
+    score = f"{val['top1']:.1f} top-1" if "top1" in val else f"{val['map50_95']:.1f} mAP"
+    return f"{entry['dataset']} {score}"
+
+
+def model_table(cards: list[ModelCard], defaults: dict[str, dict]) -> None:
     table = Table(title="edgecv model zoo", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("name", no_wrap=True, min_width=max((len(c.name) for c in cards), default=4))
-    for col in ("task", "input", "params", "MACs", "reference"):
-        table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
+    for col in ("task", "input", "params", "MACs", "reference", "default weights"):
+        table.add_column(col, justify="left" if col in ("task", "default weights") else "right",
+                         no_wrap=col != "default weights")
     for c in cards:
         table.add_row(c.name, c.task, str(c.input_size), human_count(c.params), human_count(c.macs),
-                      reference_text(c))
+                      reference_text(c), default_weights_text(defaults.get(c.name)))
     console.print(table)
-    console.print("Reference accuracy is the published ImageNet-1k number for the architecture "
-                  "(`edgecv models NAME` shows its source).", style="dim")
+    console.print("reference: the published ImageNet-1k accuracy of the architecture (`edgecv models NAME` shows "
+                  "its source). default weights: what edgecv ships, measured on the built-in val split.", style="dim")
 
 
-def card_detail(card: ModelCard) -> None:
+def card_detail(card: ModelCard, default: dict | None = None) -> None:
     pre = card.preprocess
     rows = [
         ("name", card.name), ("family", card.family), ("task", card.task), ("description", card.description),
@@ -55,6 +64,9 @@ def card_detail(card: ModelCard) -> None:
         ref = card.reference
         top5 = f", top-5 {ref.top5}" if ref.top5 is not None else ""
         rows.append(("reference", f"{reference_text(card, exact=True)}{top5} on {ref.dataset}; source: {ref.source}"))
+    if default:
+        rows.append(("default weights", f"{default_weights_text(default)} at {default['imgsz']}px "
+                                        f"(reproduce: {default['command']})"))
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()

@@ -85,3 +85,14 @@ def test_help_does_not_import_torch():
     code = "import sys; from edgecv.cli import cli; import edgecv; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "lenet5"], "lenet5 has no default weights: pass --weights FILE"),
+    (["eval", "missing.safetensors"], "checkpoint not found: missing.safetensors"),
+    (["eval", "mobilenet_v2", "--data", "shapes-det"], "mobilenet_v2 is a classification model but shapes-det"),
+    (["train", "lenet5", "--data", "digits", "--epochs", "0"], "Invalid value for '--epochs'"),
+])
+def test_eval_and_train_usage_errors(args, message):
+    result = run(*args)
+    assert result.exit_code == 2 and message in result.output

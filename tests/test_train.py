@@ -98,3 +98,10 @@ def test_yolo_loss_decreases_when_fitting_one_batch():
 def test_train_usage_errors(args, message):
     result = CliRunner().invoke(cli, ["train", *args, "--epochs", "1"])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_lenet5_reaches_95_percent_on_digits_with_default_settings(tmp_path):
+    """The issue's bar: `edgecv train lenet5 --data digits` >= 95% top-1 in a couple of minutes (about 20 s)."""
+    result = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert read_checkpoint_meta(tmp_path / "best.safetensors")["metrics"]["top1"] >= 95.0

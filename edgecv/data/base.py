@@ -21,6 +21,7 @@ class Dataset:
     task: str
     labels: list[str]
     name: str
+    flip_invariant: bool = True  # may training mirror images without changing their labels?
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -42,6 +43,7 @@ class Subset(Dataset):
     def __init__(self, base: Dataset, n: int) -> None:
         self.base, self.n = base, min(n, len(base))
         self.task, self.labels, self.name = base.task, base.labels, base.name
+        self.flip_invariant = base.flip_invariant
 
     def __len__(self) -> int:
         return self.n
@@ -50,6 +52,21 @@ class Subset(Dataset):
         if not 0 <= index < self.n:
             raise IndexError(index)
         return self.base[index]
+
+
+class InMemory(Dataset):
+    """A dataset whose items were read or rendered once and are kept in memory."""
+
+    def __init__(self, base: Dataset, items: list[tuple]) -> None:
+        self.items = items
+        self.task, self.labels, self.name = base.task, base.labels, base.name
+        self.flip_invariant = base.flip_invariant
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        return self.items[index]
 
 
 def read_image(path: Path) -> np.ndarray:

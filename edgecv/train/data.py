@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable
@@ -9,12 +10,38 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..data.base import Dataset
+from ..data.base import Dataset, InMemory
 from ..data.transforms import preprocess
 from ..errors import DataError
 from ..preprocess import Preprocess
 
 MAX_BYTES = 6 * 1024 ** 3  # in-memory training set limit (fp16 tensors)
+
+
+def _read(args: tuple[Dataset, int, int]) -> list[tuple]:
+    ds, start, stop = args
+    return [ds[i] for i in range(start, stop)]
+
+
+def _chunked(ds: Dataset, worker: Callable, extra: tuple, workers: int, on_done: Callable[[int], None]) -> list:
+    """Run ``worker((ds, *extra, start, stop))`` over chunks of ``ds``, in processes when that pays."""
+    chunk = 128
+    jobs = [(ds, *extra, s, min(s + chunk, len(ds))) for s in range(0, len(ds), chunk)]
+    items: list = []
+    workers = max(1, min(workers, os.cpu_count() or 1))
+    with contextlib.ExitStack() as stack:
+        mapper = map
+        if workers > 1 and len(jobs) > 1:
+            mapper = stack.enter_context(ProcessPoolExecutor(workers)).map
+        for part in mapper(worker, jobs):
+            items += part
+            on_done(len(part))
+    return items
+
+
+def cache_items(ds: Dataset, workers: int, on_done: Callable[[int], None]) -> InMemory:
+    """Read or render every item once (validation runs every epoch)."""
+    return InMemory(ds, _chunked(ds, _read, (), workers, on_done))
 
 
 def _prepare(args: tuple[Dataset, Preprocess, int, int]) -> list[tuple]:
@@ -37,20 +64,7 @@ def load_tensors(ds: Dataset, pre: Preprocess, workers: int, on_done: Callable[[
     if need > MAX_BYTES:
         raise DataError(f"{ds.name} at {pre.input_size}px needs {need / 1e9:.1f} GB in memory; "
                         "train at a smaller --imgsz or on a --limit subset")
-    chunk = 128
-    jobs = [(ds, pre, s, min(s + chunk, len(ds))) for s in range(0, len(ds), chunk)]
-    items: list[tuple] = []
-    workers = max(1, min(workers, os.cpu_count() or 1))
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for part in pool.map(_prepare, jobs):
-                items += part
-                on_done(len(part))
-    else:
-        for job in jobs:
-            part = _prepare(job)
-            items += part
-            on_done(len(part))
+    items = _chunked(ds, _prepare, (pre,), workers, on_done)
     x = torch.from_numpy(np.stack([it[0] for it in items]))
     if ds.task == "classification":
         return {"x": x, "y": torch.tensor([it[1] for it in items], dtype=torch.long)}

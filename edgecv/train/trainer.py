@@ -21,7 +21,7 @@ from ..errors import UsageError
 from ..evaluate import Evaluator, torch_predictor
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import create_model, get_card
-from .data import detection_batch, flip_and_shift, load_tensors
+from .data import cache_items, detection_batch, flip_and_shift, load_tensors
 
 
 @dataclass
@@ -102,11 +102,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
     with _progress() as bar:
-        for name, ds in (("train", train_ds), ("val", val_ds)):
-            task = bar.add_task(f"preparing {name}", total=len(ds), info=f"{cfg.data} @ {imgsz}px")
-            tensors = load_tensors(ds, pre, cfg.workers, lambda n, t=task: bar.advance(t, n))
-            if name == "train":
-                train_t = tensors
+        task = bar.add_task("preparing train", total=len(train_ds), info=f"{cfg.data} @ {imgsz}px")
+        train_t = load_tensors(train_ds, pre, cfg.workers, lambda n: bar.advance(task, n))
+        task = bar.add_task("preparing val", total=len(val_ds), info=f"{cfg.data} @ {imgsz}px")
+        val_ds = cache_items(val_ds, cfg.workers, lambda n: bar.advance(task, n))
         evaluator = Evaluator(val_ds, pre, batch_size=64)
         steps_per_epoch = math.ceil(len(train_ds) / cfg.batch)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -114,8 +113,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
         criterion = _criterion(card.task, train_ds.num_classes, model)
-        flip = getattr(train_ds, "flip_invariant", True) and getattr(getattr(train_ds, "base", None),
-                                                                      "flip_invariant", True)
+        flip = train_ds.flip_invariant
         history, best, metric = [], None, "top1" if card.task == "classification" else "map50_95"
         for epoch in range(1, cfg.epochs + 1):
             model.train()
