@@ -35,4 +35,6 @@ def test_preprocess_rejects_nonsense():
 def test_missing_optional_package_names_the_extra():
     with pytest.raises(edgecv.MissingDependencyError, match=r"pip install 'edgecv\[onnx\]'"):
         import_optional("edgecv_no_such_module_xyz", extra="onnx")
+    with pytest.raises(edgecv.MissingDependencyError, match=r"install it with: pip install scikit-learn$"):
+        import_optional("edgecv_no_such_module_xyz", extra=None, package="scikit-learn")
     assert import_optional("json", extra="dev").dumps([]) == "[]"

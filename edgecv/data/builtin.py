@@ -49,7 +49,7 @@ class ShapesDet(Dataset):
 
 @lru_cache(maxsize=1)
 def _digits() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    datasets = import_optional("sklearn.datasets", extra="data", package="scikit-learn")
+    datasets = import_optional("sklearn.datasets", extra=None, package="scikit-learn")
     d = datasets.load_digits()  # 1,797 real 8x8 handwritten digits bundled with scikit-learn
     images = np.round(d.images * (255 / 16)).astype(np.uint8)[..., None]
     order = np.random.default_rng(0).permutation(len(images))  # one fixed shuffle: 80% train, 20% val

@@ -24,7 +24,7 @@ TOLERANCE = 1e-3  # rounding slack for normalised coordinates written with few d
 
 
 def read_data_yaml(path: Path) -> dict:
-    yaml = import_optional("yaml", extra="data", package="pyyaml")
+    yaml = import_optional("yaml", extra=None, package="pyyaml")
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -38,7 +38,7 @@ def coco_detections(detections: Sequence[np.ndarray]) -> list[dict]:
 def coco_map(targets: Sequence[tuple[np.ndarray, np.ndarray]], detections: Sequence[np.ndarray],
              sizes: Sequence[tuple[int, int]], num_classes: int) -> dict[str, float]:
     """COCO mAP50-95 and mAP50 in percent (101-point interpolation, maxDets 100, all areas)."""
-    fce = import_optional("faster_coco_eval", extra="data", package="faster-coco-eval")
+    fce = import_optional("faster_coco_eval", extra=None, package="faster-coco-eval")
     gt = fce.COCO(coco_ground_truth(targets, sizes, num_classes))
     dets = coco_detections(detections)
     if not dets or not gt.dataset["annotations"]:
