@@ -105,3 +105,17 @@ def test_lenet5_reaches_95_percent_on_digits_with_default_settings(tmp_path):
     result = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert read_checkpoint_meta(tmp_path / "best.safetensors")["metrics"]["top1"] >= 95.0
+
+
+def test_fine_tuning_a_detector_for_other_classes_replaces_every_class_conv(tmp_path):
+    from edgecv.train.trainer import _fine_tune_from
+
+    source = edgecv.create_model("yolo_n", num_classes=12)
+    torch.save(source.state_dict(), tmp_path / "det12.pth")
+    target = edgecv.create_model("yolo_n", num_classes=2)
+    skipped = _fine_tune_from(target, str(tmp_path / "det12.pth"), "head.cls.0.2.weight")
+    assert sorted(skipped) == sorted(f"head.cls.{i}.2.{p}" for i in range(3) for p in ("weight", "bias"))
+    assert torch.equal(target.backbone.stem[0][0].weight, source.backbone.stem[0][0].weight)
+    with pytest.raises(edgecv.WeightsError, match="shape mismatch"):  # a different architecture still fails
+        _fine_tune_from(edgecv.create_model("yolo_n", num_classes=2, reg_max=8), str(tmp_path / "det12.pth"),
+                        "head.cls.0.2.weight")

@@ -54,14 +54,16 @@ def _input_size(cfg: TrainConfig, card) -> int:
 
 
 def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list[str]:
-    """Load every tensor that fits; a head trained for other classes is left freshly initialised."""
+    """Load every tensor that fits. Tensors that differ only in the class dimension (a classifier, or
+    YOLO's class convolution at each stride) stay freshly initialised for the new classes."""
     from ..models.checkpoint import as_float32
-    from ..models.weights import load_state_dict, read_state_dict
+    from ..models.weights import classes_in_state_dict, load_state_dict, read_state_dict
 
     state = as_float32(read_state_dict(weights))
     own = model.state_dict()
-    head = head_key.rsplit(".", 1)[0] + "."
-    skipped = [k for k, v in state.items() if k.startswith(head) and k in own and own[k].shape != v.shape]
+    old, new = classes_in_state_dict(state, head_key), classes_in_state_dict(own, head_key)
+    skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape and old != new
+               and v.shape[0] == old and own[k].shape[0] == new and v.shape[1:] == own[k].shape[1:]]
     merged = {**own, **{k: v for k, v in state.items() if k not in skipped}}
     load_state_dict(model, merged, source=weights)
     return skipped
