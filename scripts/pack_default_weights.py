@@ -44,6 +44,13 @@ def main(runs: Path) -> None:
         }
         print(meta["model"], manifest[meta["model"]]["val"], f"{target.stat().st_size / 1e6:.1f} MB")
     (WEIGHTS / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    print("\n| model | data | input | val accuracy (fp32, as shipped) | size | reproduce |\n|---|---|---|---|---|---|")
+    for name, e in sorted(manifest.items()):
+        val = e["val"]
+        acc = (f"top-1 {val['top1']:.2f}, top-5 {val['top5']:.2f}" if "top1" in val
+               else f"mAP50-95 {val['map50_95']:.2f}, mAP50 {val['map50']:.2f}")
+        size = (WEIGHTS / e["file"]).stat().st_size / 1e6
+        print(f"| `{name}` | `{e['dataset']}` | {e['imgsz']} | {acc} | {size:.1f} MB | `{e['command']}` |")
 
 
 if __name__ == "__main__":

@@ -33,11 +33,18 @@ def save_checkpoint(model: nn.Module, path: str | Path, meta: dict[str, Any], ha
     os.close(fd)
     try:
         save_file(state, tmp, metadata=header)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is an ordinary file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_checkpoint_meta(path: str | Path) -> dict[str, Any] | None:
