@@ -90,16 +90,18 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 @click.option("--val-limit", type=click.IntRange(1), help="Validate on the first N val images only.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Processes preparing data.")
+@click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
+              help="Architecture argument, repeatable (e.g. stochastic_depth_prob=0, width_mult=0.5).")
 @click.option("--from-scratch", is_flag=True, help="Detection: start from random weights, not edgecv's default detector.")
 def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int, lr: float, out: str,
               weights: str | None, limit: int | None, val_limit: int | None, seed: int, workers: int,
-              from_scratch: bool) -> None:
+              model_args: tuple[str, ...], from_scratch: bool) -> None:
     """Train or fine-tune MODEL on a dataset; validate every epoch and keep the best checkpoint."""
     from .train import TrainConfig, train
 
     result = train(TrainConfig(model=model, data=data, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr, out=out,
                                weights=weights, limit=limit, val_limit=val_limit, seed=seed,
-                               workers=workers, from_scratch=from_scratch))
+                               workers=workers, from_scratch=from_scratch, model_args=_key_values(model_args)))
     best = result["best"]
     scores = ", ".join(f"{k} {v:.2f}" for k, v in best.items() if k not in ("epoch", "loss", "images"))
     for note in result["notes"]:
@@ -135,6 +137,22 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
     scores = ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"].items() if k != "images")
     click.echo(f"{result['model']} on {result['data']} val ({result['metrics']['images']} images, "
                f"{result['imgsz']}px): {scores}")
+
+
+def _key_values(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}``: values are Python literals where they parse as one."""
+    import ast
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--model-arg")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
 
 
 def main() -> None:

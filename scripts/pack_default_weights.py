@@ -36,6 +36,7 @@ def main(runs: Path) -> None:
         args = meta["train_args"]
         command = (f"edgecv train {meta['model']} --data {meta['dataset']} --epochs {args['epochs']} "
                    f"--batch {args['batch']} --lr {args['lr']} --seed {args['seed']}"
+                   + "".join(f" --model-arg {k}={v}" for k, v in args.get("model_args", {}).items())
                    + (" --from-scratch" if meta["task"] == "detection" and not args.get("weights") else ""))
         manifest[meta["model"]] = {
             "file": name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "dataset": meta["dataset"],

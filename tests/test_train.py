@@ -119,3 +119,16 @@ def test_fine_tuning_a_detector_for_other_classes_replaces_every_class_conv(tmp_
     with pytest.raises(edgecv.WeightsError, match="shape mismatch"):  # a different architecture still fails
         _fine_tune_from(edgecv.create_model("yolo_n", num_classes=2, reg_max=8), str(tmp_path / "det12.pth"),
                         "head.cls.0.2.weight")
+
+
+def test_model_args_are_recorded_and_rebuilt(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "mobilenet_v2_035", "--data", "shapes", "--imgsz", "32", "--epochs", "1",
+                                      "--limit", "32", "--val-limit", "16", "--model-arg", "width_mult=0.25",
+                                      "--model-arg", "dropout=0.0", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    meta = read_checkpoint_meta(tmp_path / "best.safetensors")
+    assert meta["model_args"] == {"width_mult": 0.25, "dropout": 0.0}
+    model = load_checkpoint(tmp_path / "best.safetensors")  # 0.25 width, not the 0.35 the name says
+    assert model.features[0][0].out_channels == 8 and model.classifier[0].p == 0.0
+    bad = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--model-arg", "oops"])
+    assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output

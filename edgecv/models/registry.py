@@ -136,6 +136,8 @@ def create_model(
         meta = read_checkpoint_meta(weights)
         if meta is not None and meta.get("model") not in (None, name):
             raise UsageError(f"{Path(weights).name} holds {meta['model']} weights, not {name}")
+        if meta is not None:  # rebuild the architecture the checkpoint was trained as
+            kwargs = {**meta.get("model_args", {}), **kwargs}
         state = as_float32(read_state_dict(weights))
         found = classes_in_state_dict(state, card.num_classes_key)
         if num_classes is None:

@@ -7,7 +7,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class TrainConfig:
     val_limit: int | None = None
     workers: int = 2
     from_scratch: bool = False  # detection: do not start from edgecv's default detector weights
+    model_args: dict[str, Any] = field(default_factory=dict)  # architecture arguments, e.g. stochastic_depth_prob
 
 
 def _progress() -> Progress:
@@ -86,7 +87,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     pre = card.preprocess.at_size(imgsz)
     if cfg.data in ("shapes", "shapes-det"):  # rendered at the input size: nothing to crop away
         pre = dataclasses.replace(pre, mode="resize" if card.task == "classification" else "letterbox")
-    model = create_model(cfg.model, num_classes=train_ds.num_classes)
+    model = create_model(cfg.model, num_classes=train_ds.num_classes, **cfg.model_args)
     notes = []
     start = cfg.weights
     if start is None and card.task == "detection" and not cfg.from_scratch:
@@ -141,6 +142,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             bar.update(val_task, info=", ".join(f"{k} {v:.2f}" for k, v in scores.items() if k != "images"))
             meta = {"model": cfg.model, "task": card.task, "num_classes": train_ds.num_classes,
                     "labels": train_ds.labels, "preprocess": pre.to_dict(), "imgsz": imgsz, "dataset": cfg.data,
+                    "model_args": cfg.model_args,
                     "epoch": epoch, "metrics": record, "train_args": dataclasses.asdict(cfg)}
             save_checkpoint(model, out / "last.safetensors", meta)
             if best is None or scores[metric] > best[metric]:
