@@ -28,26 +28,27 @@ def reference_text(card: ModelCard, exact: bool = False) -> str:
     return f"{ref.value if exact else round(ref.value, 1)} {name}"
 
 
-def default_weights_text(entry: dict | None) -> str:
+def default_weights_text(entry: dict | None, with_data: bool = True) -> str:
     if not entry:
         return "-"
     val = entry["val"]
     score = f"{val['top1']:.1f} top-1" if "top1" in val else f"{val['map50_95']:.1f} mAP"
-    return f"{entry['dataset']} {score}"
+    return f"{entry['dataset']} {score}" if with_data else score
 
 
 def model_table(cards: list[ModelCard], defaults: dict[str, dict]) -> None:
-    table = Table(title="edgecv model zoo", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title="edgecv model zoo", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1), collapse_padding=True, show_edge=False)
     table.add_column("name", no_wrap=True, min_width=max((len(c.name) for c in cards), default=4))
-    for col in ("task", "input", "params", "MACs", "reference", "default weights"):
-        table.add_column(col, justify="left" if col in ("task", "default weights") else "right",
-                         no_wrap=col != "default weights")
+    for col in ("task", "input", "params", "MACs", "reference", "default"):
+        table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for c in cards:
-        table.add_row(c.name, c.task, str(c.input_size), human_count(c.params), human_count(c.macs),
-                      reference_text(c), default_weights_text(defaults.get(c.name)))
+        table.add_row(c.name, {"classification": "classify", "detection": "detect"}.get(c.task, c.task), str(c.input_size), human_count(c.params), human_count(c.macs),
+                      reference_text(c), default_weights_text(defaults.get(c.name), with_data=False))
     console.print(table)
     console.print("reference: the published ImageNet-1k accuracy of the architecture (`edgecv models NAME` shows "
-                  "its source). default weights: what edgecv ships, measured on the built-in val split.", style="dim")
+                  "its source). default: accuracy of the weights edgecv ships, on the val split of the built-in data they were "
+                  "trained on (shapes / shapes-det).", style="dim")
 
 
 def card_detail(card: ModelCard, default: dict | None = None) -> None:

@@ -35,13 +35,12 @@ def test_default_weights_load_with_their_labels_and_preprocessing(name):
 
 @pytest.mark.parametrize("name", REQUIRED)
 def test_default_weights_are_trained(name):
-    """On a slice of the val split the weights score far above chance (1/12 = 8.3%)."""
+    """On a slice of the val split the weights score far above chance (1/12 = 8.3%) and near the manifest."""
     result = evaluate_target(name, limit=200 if name != "yolo_n" else 100)
-    metrics = result["metrics"]
-    if "top1" in metrics:
-        assert metrics["top1"] > 60
-    else:
-        assert metrics["map50_95"] > 10 and metrics["map50"] > 20
+    metrics, recorded = result["metrics"], manifest()[name]["val"]
+    key = "top1" if "top1" in metrics else "map50_95"
+    assert metrics[key] > (25.0 if key == "top1" else 10.0)
+    assert abs(metrics[key] - recorded[key]) < 10  # a slice, so not exactly the full-split number
 
 
 @pytest.mark.slow
