@@ -111,8 +111,6 @@ def evaluate_target(target: str, weights: str | None = None, data: str | None = 
 
     The dataset and input size default to what the weights were trained on. ``progress(done, total)``.
     """
-    import dataclasses
-
     from .data import get_dataset
     from .models.resolve import load_target
 
@@ -137,4 +135,4 @@ def evaluate_target(target: str, weights: str | None = None, data: str | None = 
 
     scores = Evaluator(ds, pre, batch_size, progress=advance)(torch_predictor(model, model.card.task))
     return {"model": model.card.name, "data": str(data), "imgsz": pre.input_size, "task": model.card.task,
-            "metrics": scores, "preprocess": dataclasses.asdict(pre)}
+            "metrics": scores, "preprocess": pre.to_dict()}

@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from .._version import __version__
@@ -76,8 +75,3 @@ def load_checkpoint(path: str | Path) -> nn.Module:
         raise WeightsError(f"{Path(path).name} is not an edgecv checkpoint (no model name inside); "
                            "pass the model name and --weights instead")
     return create_model(meta["model"], weights=path)
-
-
-def as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """fp16-stored checkpoints load into fp32 models: the fp16 values are the weights, exactly."""
-    return {k: v.float() if v.dtype == torch.float16 else v for k, v in state.items()}

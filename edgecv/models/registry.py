@@ -130,7 +130,7 @@ def create_model(
 
         weights = default_weights(name)
     if weights is not None:
-        from .checkpoint import as_float32, read_checkpoint_meta
+        from .checkpoint import read_checkpoint_meta
         from .weights import classes_in_state_dict, read_state_dict
 
         meta = read_checkpoint_meta(weights)
@@ -138,7 +138,7 @@ def create_model(
             raise UsageError(f"{Path(weights).name} holds {meta['model']} weights, not {name}")
         if meta is not None:  # rebuild the architecture the checkpoint was trained as
             kwargs = {**meta.get("model_args", {}), **kwargs}
-        state = as_float32(read_state_dict(weights))
+        state = read_state_dict(weights)  # fp16-stored tensors load into fp32 parameters as they are
         found = classes_in_state_dict(state, card.num_classes_key)
         if num_classes is None:
             num_classes = found

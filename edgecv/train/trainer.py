@@ -57,10 +57,9 @@ def _input_size(cfg: TrainConfig, card) -> int:
 def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list[str]:
     """Load every tensor that fits. Tensors that differ only in the class dimension (a classifier, or
     YOLO's class convolution at each stride) stay freshly initialised for the new classes."""
-    from ..models.checkpoint import as_float32
     from ..models.weights import classes_in_state_dict, load_state_dict, read_state_dict
 
-    state = as_float32(read_state_dict(weights))
+    state = read_state_dict(weights)
     own = model.state_dict()
     old, new = classes_in_state_dict(state, head_key), classes_in_state_dict(own, head_key)
     skipped = [k for k, v in state.items() if k in own and own[k].shape != v.shape and old != new
