@@ -87,3 +87,27 @@ def _preprocess_text(card: ModelCard) -> str:
     mean = ", ".join(f"{m:.3f}" for m in p.mean)
     std = ", ".join(f"{s:.3f}" for s in p.std)
     return f"{geometry}; /255, mean ({mean}), std ({std})"
+
+
+def export_table(artifacts) -> None:
+    """One row per exported artifact: size against the fp32 file of the same format, and its parity."""
+    table = Table(title="edgecv export", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, just in (("artifact", "left"), ("MB", "right"), ("xfp32", "right"), ("cosine", "right"),
+                      ("agree", "right"), ("acc", "right"), ("parity", "left")):
+        table.add_column(col, justify=just, no_wrap=col == "artifact")
+    fp32 = {a.format: a.size_bytes for a in artifacts if a.precision == "fp32"}
+    for a in artifacts:
+        p = a.parity or {}
+        ratio = f"{a.size_bytes / fp32[a.format]:.2f}" if a.format in fp32 else "-"
+        agree = (f"{p['top1_agreement']:.1f}%" if "top1_agreement" in p
+                 else f"{p['box_iou']:.3f}" if "box_iou" in p else "-")
+        acc = "-"
+        if a.accuracy:
+            acc = f"{a.accuracy.get('top1', a.accuracy.get('map50_95')):.2f}"
+        status = "-" if not p else ("[red]FAIL[/red]" if p["failed"] else "[green]ok[/green]")
+        table.add_row(a.path.name, f"{a.size_bytes / 1e6:.2f}", ratio, f"{p['cosine']:.5f}" if p else "-",
+                      agree, acc, status)
+    console.print(table)
+    if any(a.accuracy for a in artifacts):
+        console.print("acc: top-1 (classification) or mAP50-95 (detection) on the val split; "
+                      "agree: top-1 agreement or matched-box IoU with PyTorch", style="dim")

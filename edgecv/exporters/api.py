@@ -1,0 +1,256 @@
+"""``edgecv.export``: one model -> one artifact per format x precision, each with its metadata inside and
+a parity check against the PyTorch model on real images, plus a JSON summary.
+
+Every combination is validated before any work starts. An artifact is written only once it is complete
+(temporary file + rename); if one combination fails, the others are still written, the summary records
+the failure and the call raises at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from torch import nn
+
+from .._version import __version__
+from ..artifact import Artifact, artifact_name, write_atomic
+from ..errors import EdgecvError, UsageError
+from ..runtimes.base import open_session, predictor
+from . import get_exporter
+from .base import CALIB_METHODS, PRECISIONS, ExportJob
+from .calibration import load_images
+from .parity import compare, judge
+
+DETECTION_NMS = {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [v.strip().lower() for v in items if v.strip()]
+
+
+def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
+           precision: str | Sequence[str] = "fp32", *, data: str | None = None, out: str | Path = "exports",
+           weights: str | None = None, imgsz: int | None = None, batch: int = 1, dynamic_batch: bool = False,
+           calib_samples: int = 256, calib_method: str = "minmax", layout: str | None = None,
+           float_io: bool = True, parity_samples: int = 64, strict: bool = False, threads: int | None = None,
+           evaluate: bool = False, eval_limit: int | None = None,
+           log: Callable[[str], None] | None = None) -> list[Artifact]:
+    """Export ``model`` (a zoo name, a checkpoint, ``module.py:factory`` or an ``nn.Module`` with a card).
+
+    ``data`` supplies real images for int8 calibration (train split) and the parity check (val split);
+    it defaults to the dataset the weights were trained on. Returns the artifacts written under ``out``.
+    """
+    log = log or (lambda _msg: None)
+    formats, precisions = _as_list(format), _as_list(precision)
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise UsageError(f"unknown precision {p!r} (choose from {', '.join(PRECISIONS)})")
+    if calib_method not in CALIB_METHODS:
+        raise UsageError(f"unknown calibration method {calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
+    if not formats or not precisions:
+        raise UsageError("name at least one format and one precision")
+    if batch < 1 or calib_samples < 1 or parity_samples < 0:
+        raise UsageError("--batch and --calib-samples must be at least 1, --parity-samples at least 0")
+    if layout is not None and layout.upper() not in ("NCHW", "NHWC"):
+        raise UsageError(f"unknown layout {layout!r} (NCHW or NHWC)")
+    exporters = [get_exporter(f) for f in formats]
+
+    net, source = _resolve(model, weights, imgsz)
+    card = net.card
+    pre = card.preprocess.at_size(imgsz) if imgsz else card.preprocess
+    data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
+
+    jobs = []
+    for exporter in exporters:
+        job = ExportJob(module=_graph_module(net, card.task), name=card.name, task=card.task,
+                        imgsz=pre.input_size, channels=pre.channels, batch=None if dynamic_batch else batch,
+                        layout=(layout or exporter.default_layout).upper(), output_names=_output_names(card.task),
+                        calib_method=calib_method, float_io=float_io)
+        for p in precisions:
+            exporter.check(job, p)
+        jobs.append((exporter, job))
+    if data is None and "int8" in precisions:
+        raise UsageError("int8 needs real calibration images: pass --data (a built-in dataset or a folder)")
+
+    calibration = parity_x = None
+    calib_split = None
+    if data is not None and "int8" in precisions:
+        log(f"calibration: {calib_samples} images from {data}")
+        calibration, calib_split = load_images(data, pre, calib_samples, "train")
+    if data is not None and parity_samples:
+        parity_x, _ = load_images(data, pre, parity_samples, "val", seed=1)
+        reference = _torch_outputs(net, card.task, parity_x)
+    elif parity_samples:
+        log("parity: not checked (no --data and the weights name no dataset)")
+
+    accuracy = None
+    if evaluate:
+        if data is None:
+            raise UsageError("--evaluate needs --data (or weights that name their dataset)")
+        accuracy = _Accuracy(data, pre, eval_limit, threads)
+        accuracy.reference = accuracy.torch(net, card.task)
+        log(f"PyTorch fp32 accuracy: {_scores(accuracy.reference)}")
+
+    out = Path(out)
+    artifacts: list[Artifact] = []
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="edgecv-export-") as tmp:
+        for exporter, job in jobs:
+            job.calibration = calibration
+            for p in precisions:
+                name = artifact_name(card.name, pre.input_size, p, exporter.format, job.batch, job.layout)
+                log(f"{name}: exporting")
+                start = time.perf_counter()
+                try:
+                    built = exporter.convert(job, p, Path(tmp))
+                    meta = _metadata(card, pre, exporter.format, p, job, built, source,
+                                     {"data": data, "split": calib_split, "images": int(len(calibration)),
+                                      "method": calib_method} if p == "int8" else None)
+                    path = out / name
+                    exporter.embed_metadata(built, json.dumps(meta), path)
+                except EdgecvError as exc:
+                    failures.append(f"{name}: {exc}")
+                    log(f"{name}: FAILED {exc}")
+                    continue
+                art = Artifact(path, exporter.format, p, meta, seconds=time.perf_counter() - start)
+                if parity_x is not None:
+                    art.parity = _parity(art, parity_x, reference, card.task, threads)
+                    if art.parity["failed"]:
+                        failures.append(f"{name}: parity outside the {p} tolerance ({'; '.join(art.parity['failed'])})")
+                if accuracy is not None:
+                    art.accuracy = accuracy.artifact(art)
+                    log(f"{name}: accuracy {_scores(art.accuracy)}")
+                artifacts.append(art)
+                log(f"{name}: {art.size_bytes / 1e6:.2f} MB in {art.seconds:.1f} s")
+
+    summary = {"edgecv_version": __version__, "model": card.name, "source": source, "imgsz": pre.input_size,
+               "data": data, "reference_accuracy": accuracy.reference if accuracy else None,
+               "artifacts": [a.to_dict() for a in artifacts], "failures": failures}
+    summary_path = out / f"{card.name}-{pre.input_size}-export.json"
+    write_atomic(summary_path, json.dumps(summary, indent=2).encode())
+    conversion_failures = [f for f in failures if "parity outside" not in f]
+    if conversion_failures or (strict and failures):
+        raise EdgecvError(f"{len(failures)} of {len(jobs) * len(precisions)} exports failed; "
+                          f"first: {failures[0]} (summary in {summary_path})")
+    return artifacts
+
+
+def _resolve(model: str | nn.Module, weights: str | None, imgsz: int | None) -> tuple[nn.Module, dict[str, Any]]:
+    from ..models.resolve import is_user_module, load_target, load_user_module
+
+    if isinstance(model, nn.Module):
+        if not hasattr(model, "card"):
+            raise UsageError("a module passed to export needs a .card (edgecv.create_model sets one)")
+        net, source = model, {"target": type(model).__name__}
+    elif is_user_module(model):
+        net, source = load_user_module(model, weights, input_size=imgsz or 224), {"target": model}
+    else:
+        net, source = load_target(model, weights), {"target": model}
+        path = Path(model)
+        if path.is_file():
+            source["file_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    if weights:
+        source["weights"] = str(weights)
+    source["weights_sha256"] = state_dict_digest(net)
+    return net.eval(), source
+
+
+def state_dict_digest(model: nn.Module) -> str:
+    """SHA-256 over the model's tensors (names, dtypes, values): identifies the weights an artifact came from."""
+    h = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        h.update(key.encode())
+        h.update(str(tensor.dtype).encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _graph_module(net: nn.Module, task: str) -> nn.Module:
+    if task == "detection":
+        from ..models.yolo_ops import DetectionExport
+
+        return DetectionExport(net).eval()  # decoded boxes and scores; NMS runs on the host (settings in metadata)
+    return net
+
+
+def _output_names(task: str) -> list[str]:
+    return ["boxes", "scores"] if task == "detection" else ["logits"]
+
+
+def _torch_outputs(net: nn.Module, task: str, x: np.ndarray):
+    from ..evaluate import torch_predictor
+
+    predict = torch_predictor(net, task)
+    outs = [predict(x[i:i + 16]) for i in range(0, len(x), 16)]
+    if task == "detection":
+        return tuple(np.concatenate([o[k].numpy() for o in outs]) for k in range(2))
+    return np.concatenate([o.numpy() for o in outs])
+
+
+def _parity(art: Artifact, x: np.ndarray, reference, task: str, threads: int | None) -> dict[str, Any]:
+    session = open_session(art.path, threads=threads)
+    if art.metadata["preprocess"]["layout"] == "NHWC":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    output = predictor(session, art.metadata)(x)
+    metrics = compare(reference, output, task)
+    return {**metrics, "failed": judge(metrics, art.precision, task)}
+
+
+class _Accuracy:
+    """Accuracy on the val split, PyTorch and artifacts through the same evaluator."""
+
+    def __init__(self, data: str, pre, limit: int | None, threads: int | None) -> None:
+        from ..data import get_dataset
+
+        self.dataset = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
+        self.pre, self.threads, self.reference = pre, threads, None
+
+    def torch(self, net: nn.Module, task: str) -> dict[str, float]:
+        from ..evaluate import Evaluator, torch_predictor
+
+        return Evaluator(self.dataset, self.pre)(torch_predictor(net, task))
+
+    def artifact(self, art: Artifact) -> dict[str, float]:
+        from ..evaluate import Evaluator
+        from ..preprocess import Preprocess
+
+        pre = Preprocess.from_dict(art.metadata["preprocess"])
+        session = open_session(art.path, threads=self.threads)
+        return Evaluator(self.dataset, pre)(predictor(session, art.metadata))
+
+
+def _scores(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if k != "images")
+
+
+def _tensor(info) -> dict[str, Any]:
+    quant = {"scale": info.scale, "zero_point": info.zero_point} if info.quantized else None
+    return {"name": info.name, "shape": list(info.shape), "dtype": str(info.dtype), "quantization": quant}
+
+
+def _metadata(card, pre, fmt: str, precision: str, job: ExportJob, built: Path, source: dict[str, Any],
+              calibration: dict[str, Any] | None) -> dict[str, Any]:
+    """The artifact contract, with the input/output facts read back from the file itself."""
+    import dataclasses
+
+    session = open_session(built)
+    outputs = [{**_tensor(o), "role": role} for o, role in zip(session.outputs, job.output_names)]
+    meta: dict[str, Any] = {
+        "edgecv_version": __version__, "format": fmt, "precision": precision, "model": card.name,
+        "task": card.task, "num_classes": card.num_classes, "labels": card.label_names(),
+        "preprocess": dataclasses.replace(pre, layout=job.layout).to_dict(),
+        "inputs": [_tensor(i) for i in session.inputs], "outputs": outputs, "source": source,
+    }
+    if card.task == "detection":
+        meta["detection"] = {"boxes": "x1,y1,x2,y2 in network-input pixels", "scores": "per-class sigmoid",
+                             "nms": DETECTION_NMS}
+    if calibration:
+        meta["calibration"] = calibration
+    return meta

@@ -1,0 +1,81 @@
+"""What every exporter gets (an ``ExportJob``) and what it must do (the ``Exporter`` interface).
+
+Per-format rules live in the format's own module; the flow around them (resolving the model, calibration
+data, metadata, parity, the summary) lives in ``api.py`` and is the same for every format.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..errors import UsageError
+
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass
+class ExportJob:
+    """One model to export. ``module`` takes an NCHW float32 batch and returns the outputs named in
+    ``output_names`` (logits, or boxes and scores for detection)."""
+
+    module: nn.Module
+    name: str
+    task: str
+    imgsz: int
+    channels: int
+    batch: int | None  # None: dynamic batch
+    layout: str  # input layout of the artifact, NCHW or NHWC
+    output_names: list[str]
+    calibration: np.ndarray | None = None  # [N, C, H, W] float32 preprocessed real images
+    calib_method: str = "minmax"
+    float_io: bool = True  # keep float32 inputs/outputs for fp16/int8 artifacts
+    cache: dict[str, Any] = field(default_factory=dict)  # per-format intermediate files (the fp32 graph)
+
+    def sample(self) -> np.ndarray:
+        return np.zeros((self.batch or 1, self.channels, self.imgsz, self.imgsz), np.float32)
+
+    def calibration_batches(self):
+        """Calibration images in the export batch size (1 for a dynamic batch), NCHW."""
+        assert self.calibration is not None
+        b = self.batch or 1
+        for start in range(0, len(self.calibration) - b + 1, b):
+            yield self.calibration[start:start + b]
+
+
+class Exporter(ABC):
+    format: str = ""
+    suffix: str = ""
+    default_layout: str = "NCHW"
+    layouts: tuple[str, ...] = ("NCHW",)
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
+    calib_methods: tuple[str, ...] = CALIB_METHODS
+    dynamic_batch: bool = True
+
+    def check(self, job: ExportJob, precision: str) -> None:
+        """Refuse an unsupported combination before any work is done (exit 2)."""
+        if precision not in self.precisions:
+            raise UsageError(f"{self.format} export does not support {precision} "
+                             f"(supported: {', '.join(self.precisions)})")
+        if job.layout not in self.layouts:
+            raise UsageError(f"{self.format} export does not support {job.layout} input (supported: "
+                             f"{', '.join(self.layouts)})")
+        if job.batch is None and not self.dynamic_batch:
+            raise UsageError(f"{self.format} export does not support --dynamic-batch; pass --batch N")
+        if precision == "int8" and job.calib_method not in self.calib_methods:
+            raise UsageError(f"{self.format} int8 calibrates with {', '.join(self.calib_methods)} only, "
+                             f"not {job.calib_method}")
+
+    @abstractmethod
+    def convert(self, job: ExportJob, precision: str, workdir: Path) -> Path:
+        """Write the model at ``precision`` into ``workdir`` and return its path."""
+
+    @abstractmethod
+    def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
+        """Copy ``src`` to ``dst`` (atomically) with the metadata JSON ``text`` stored inside."""

@@ -1,0 +1,177 @@
+"""TFLite export: ``litert-torch`` converts the module (no TensorFlow); ``ai-edge-quantizer`` makes the
+fp16 (float16 weights), int8 (full-integer, calibrated on real images) and int8-dynamic variants.
+
+The input is NHWC by default -- what camera pipelines on a device hand over -- by putting the transpose
+inside the graph, where the converter folds it into the first convolution.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from .._optional import import_optional
+from ..artifact import METADATA_KEY, sidecar_path, write_atomic
+from ..errors import EdgecvError
+from .base import Exporter, ExportJob
+
+_WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_2D_TRANSPOSE")
+_HEAVY = set(_WEIGHT_OPS) | {"BATCH_MATMUL"}
+
+
+class _NHWC(nn.Module):
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x.permute(0, 3, 1, 2))
+
+
+class TFLiteExporter(Exporter):
+    format = "tflite"
+    suffix = ".tflite"
+    default_layout = "NHWC"
+    layouts = ("NHWC", "NCHW")
+    precisions = ("fp32", "fp16", "int8", "int8-dynamic")
+    calib_methods = ("minmax",)  # ai-edge-quantizer calibrates min/max ranges
+    dynamic_batch = False
+
+    def convert(self, job: ExportJob, precision: str, workdir: Path) -> Path:
+        fp32 = self._fp32(job, workdir)
+        if precision == "fp32":
+            return fp32
+        aeq = import_optional("ai_edge_quantizer", "tflite", "ai-edge-quantizer")
+        from ai_edge_quantizer import algorithm_manager, quantizer
+
+        q = quantizer.Quantizer(str(fp32))
+        algo = algorithm_manager.AlgorithmName
+        calibration = None
+        if precision == "fp16":
+            for op in _WEIGHT_OPS:
+                q.add_weight_only_config(".*", op, 16, algorithm_key=algo.FLOAT_CASTING)
+        elif precision == "int8-dynamic":
+            q.load_quantization_recipe(aeq.recipe.dynamic_wi8_afp32())
+        else:
+            q.load_quantization_recipe(aeq.recipe.static_wi8_ai8())
+            ops = _ops(fp32)
+            tail = float_tail(ops)
+            if tail:  # post-processing (YOLO box decoding) stays float; an op's scope is "out1;out2;"
+                scope = "^(?:" + "|".join(re.escape(name) for name in tail) + ");"
+                q.update_quantization_recipe(scope, "*", algorithm_key=algo.NO_QUANTIZE)
+            if job.float_io:
+                for io_op in ("INPUT", "OUTPUT"):
+                    q.update_quantization_recipe(".*", io_op, algorithm_key=algo.NO_QUANTIZE)
+            signature, input_name = _signature(fp32)
+            samples = [{input_name: self._layout(job, x)} for x in job.calibration_batches()]
+            try:
+                with _quiet():
+                    calibration = q.calibrate({signature: samples}, num_threads=os.cpu_count() or 1)
+            except Exception as exc:
+                raise EdgecvError(f"int8 calibration of {job.name} failed: {_first_line(exc)}") from None
+        out = workdir / f"{job.name}-{precision}.tflite"
+        try:
+            with _quiet():
+                q.quantize(calibration, enable_progress_report=False).export_model(str(out), overwrite=True)
+        except Exception as exc:
+            raise EdgecvError(f"{precision} quantization of {job.name} failed: {_first_line(exc)}") from None
+        return out
+
+    def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
+        import_optional("ai_edge_litert", "tflite", "ai-edge-litert")
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils
+
+        model = flatbuffer_utils.read_model_from_bytearray(bytearray(src.read_bytes()))
+        buffer = schema.BufferT()
+        buffer.data = np.frombuffer(text.encode(), np.uint8)
+        model.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = METADATA_KEY, len(model.buffers) - 1
+        model.metadata = [m for m in (model.metadata or []) if m.name not in (METADATA_KEY, b"edgecv")] + [entry]
+        write_atomic(dst, bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+        # Also beside the file, for tools that cannot read TFLite metadata.
+        write_atomic(sidecar_path(dst), json.dumps(json.loads(text), indent=2).encode())
+
+    # -----------------------------------------------------------------------------------------------
+    def _fp32(self, job: ExportJob, workdir: Path) -> Path:
+        if "tflite_fp32" in job.cache:
+            return job.cache["tflite_fp32"]
+        import torch
+
+        with _quiet():  # its import prints torchao's optional-kernel warnings
+            litert_torch = import_optional("litert_torch", "tflite", "litert-torch")
+        module = job.module.eval()
+        if job.layout == "NHWC":
+            module = _NHWC(module).eval()
+        sample = torch.from_numpy(self._layout(job, job.sample()))
+        path = workdir / f"{job.name}-fp32.tflite"
+        try:
+            with _quiet():
+                litert_torch.convert(module, (sample,)).export(str(path))
+        except Exception as exc:
+            raise EdgecvError(f"TFLite conversion of {job.name} failed: {_first_line(exc)}") from None
+        job.cache["tflite_fp32"] = path
+        return path
+
+    @staticmethod
+    def _layout(job: ExportJob, x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if job.layout == "NHWC" else x
+
+
+def _interpreter(path: Path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    return Interpreter(model_path=str(path))
+
+
+def _signature(path: Path) -> tuple[str, str]:
+    signatures = _interpreter(path).get_signature_list()
+    key = next(iter(signatures))
+    return key, signatures[key]["inputs"][0]
+
+
+def _ops(path: Path) -> list[tuple[str, list[str], list[str]]]:
+    """``(op name, input tensor names, output tensor names)`` of the main graph, in execution order."""
+    interp = _interpreter(path)
+    names = {t["index"]: t["name"] for t in interp.get_tensor_details()}
+    return [(op["op_name"], [names.get(i, "") for i in op["inputs"] if i >= 0],
+             [names.get(i, "") for i in op["outputs"] if i >= 0])
+            for op in interp._get_ops_details()]  # noqa: SLF001 -- the only op-level view LiteRT offers
+
+
+def float_tail(ops: list[tuple[str, list[str], list[str]]]) -> list[str]:
+    """Output-tensor names of the ops after the last conv/fully-connected (no heavy op downstream)."""
+    consumers: dict[str, list[int]] = {}
+    for k, (_, inputs, _) in enumerate(ops):
+        for name in inputs:
+            consumers.setdefault(name, []).append(k)
+    feeds_heavy = [False] * len(ops)
+    for k in reversed(range(len(ops))):
+        feeds_heavy[k] = any(ops[c][0] in _HEAVY or feeds_heavy[c] for out in ops[k][2] for c in consumers.get(out, []))
+    return [out for k, (op, _, outs) in enumerate(ops) if op not in _HEAVY and not feeds_heavy[k] for out in outs]
+
+
+@contextlib.contextmanager
+def _quiet():
+    """litert-torch and ai-edge-quantizer print progress bars and reports; keep the CLI's output clean."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
