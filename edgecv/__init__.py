@@ -4,7 +4,7 @@ from ._version import __version__
 from .errors import EdgecvError, MissingDependencyError, UsageError, WeightsError
 
 __all__ = ["__version__", "EdgecvError", "MissingDependencyError", "UsageError", "WeightsError",
-           "create_model", "list_models", "get_card"]
+           "create_model", "list_models", "get_card", "export"]
 
 
 def __getattr__(name: str):
@@ -13,4 +13,8 @@ def __getattr__(name: str):
         from . import models
 
         return getattr(models, name)
+    if name == "export":
+        from .exporters.api import export
+
+        return export
     raise AttributeError(f"module 'edgecv' has no attribute {name!r}")
