@@ -105,11 +105,11 @@ class OnnxExporter(Exporter):
         method = {"minmax": quant.CalibrationMethod.MinMax, "entropy": quant.CalibrationMethod.Entropy,
                   "percentile": quant.CalibrationMethod.Percentile}[job.calib_method]
         try:
-            quant.quantize_static(
-                str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
-                activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
-                calibrate_method=method, nodes_to_exclude=float_tail(model),
-                extra_options={"CalibMaxIntermediateOutputs": 64} if method != quant.CalibrationMethod.MinMax else {})
+            with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+                quant.quantize_static(
+                    str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
+                    activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
+                    calibrate_method=method, nodes_to_exclude=float_tail(model))
         except Exception as exc:
             raise EdgecvError(f"int8 quantization of {job.name} failed: {_first_line(exc)}") from None
         return out
