@@ -142,3 +142,26 @@ def test_bad_requests_exit_2_with_one_line_and_write_nothing(tmp_path, args, mes
     lines = result.output.strip().splitlines()
     assert lines[-1].startswith("edgecv: error:") and message in lines[-1], result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_converter_failure_names_what_broke_and_keeps_the_summary(tmp_path):
+    module = tmp_path / "badnet.py"
+    module.write_text("import torch\n\nclass Bad(torch.nn.Module):\n    def __init__(self):\n"
+                      "        super().__init__()\n        self.fc = torch.nn.Linear(3, 4)\n\n"
+                      "    def forward(self, x):\n        m = x.mean((2, 3))\n"
+                      "        return self.fc(m)[:, : int(m.sum().item() > 0) + 3]  # data-dependent shape\n\n"
+                      "def build():\n    return Bad()\n")
+    out = tmp_path / "out"
+    result = run("export", f"{module}:build", "--imgsz", "32", "--parity-samples", "0", "--out", str(out))
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("edgecv: error:") and "data-dependent" in last, result.output
+    summary = json.loads((out / "build-32-export.json").read_text())
+    assert summary["artifacts"] == [] and "data-dependent" in summary["failures"][0]
+    assert not (out / "build-32-fp32.onnx").exists()
+
+
+def test_evaluating_on_data_of_another_task_is_refused(tmp_path):
+    result = run("export", "mobilenet_v2", "--data", "shapes-det", "--evaluate", "--parity-samples", "0",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "detection data" in result.output.strip().splitlines()[-1]

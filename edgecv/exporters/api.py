@@ -94,7 +94,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     if evaluate:
         if data is None:
             raise UsageError("--evaluate needs --data (or weights that name their dataset)")
-        accuracy = _Accuracy(data, pre, eval_limit, threads)
+        accuracy = _Accuracy(data, card.task, pre, eval_limit, threads)
         accuracy.reference = accuracy.torch(net, card.task)
         log(f"PyTorch fp32 accuracy: {_scores(accuracy.reference)}")
 
@@ -206,10 +206,12 @@ def _parity(art: Artifact, x: np.ndarray, reference, task: str, threads: int | N
 class _Accuracy:
     """Accuracy on the val split, PyTorch and artifacts through the same evaluator."""
 
-    def __init__(self, data: str, pre, limit: int | None, threads: int | None) -> None:
+    def __init__(self, data: str, task: str, pre, limit: int | None, threads: int | None) -> None:
         from ..data import get_dataset
 
         self.dataset = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
+        if self.dataset.task != task:
+            raise UsageError(f"cannot evaluate a {task} model on {data}, which is {self.dataset.task} data")
         self.pre, self.threads, self.reference = pre, threads, None
 
     def torch(self, net: nn.Module, task: str) -> dict[str, float]:

@@ -6,6 +6,10 @@ data, metadata, parity, the summary) lives in ``api.py`` and is the same for eve
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..errors import UsageError
+from ..errors import MissingDependencyError, UsageError
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
@@ -57,9 +61,15 @@ class Exporter(ABC):
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     calib_methods: tuple[str, ...] = CALIB_METHODS
     dynamic_batch: bool = True
+    extra: str = ""  # the edgecv extra that installs ``requires``
+    requires: tuple[str, ...] = ()  # top-level modules the converter needs
 
     def check(self, job: ExportJob, precision: str) -> None:
-        """Refuse an unsupported combination before any work is done (exit 2)."""
+        """Refuse an unsupported combination or a missing converter before any work is done."""
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            raise MissingDependencyError(f"{self.format} export needs {', '.join(missing)}; install it with: "
+                                         f"pip install 'edgecv[{self.extra}]'")
         if precision not in self.precisions:
             raise UsageError(f"{self.format} export does not support {precision} "
                              f"(supported: {', '.join(self.precisions)})")
@@ -79,3 +89,25 @@ class Exporter(ABC):
     @abstractmethod
     def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
         """Copy ``src`` to ``dst`` (atomically) with the metadata JSON ``text`` stored inside."""
+
+
+def first_line(exc: BaseException) -> str:
+    """A converter's exception as one line. Wrapping exceptions ("step 1/3 failed") say little, so this
+    reports the innermost cause, whose message names the op or the line of model code that broke."""
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    text = [line.strip() for line in str(root).strip().splitlines() if line.strip()]
+    return f"{type(root).__name__}: {text[0] if text else ''}"
+
+
+@contextlib.contextmanager
+def quiet():
+    """Converters print progress, graphs and warnings; keep the CLI's output to edgecv's own lines."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(previous)

@@ -29,6 +29,3 @@ def load_images(data: str, pre: Preprocess, count: int, split: str, seed: int = 
     x, _ = preprocess_batch(images, dataclasses.replace(pre, layout="NCHW"))
     return x.astype(np.float32), split
 
-
-def task_of(data: str) -> str:
-    return get_dataset(data, "val", limit=1).task

@@ -13,8 +13,6 @@ Choices that make int8 actually faster with onnxruntime on x86 (measured, see do
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ import numpy as np
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, write_atomic
 from ..errors import EdgecvError
-from .base import Exporter, ExportJob
+from .base import Exporter, ExportJob, first_line, quiet
 
 OPSET = 21
 _HEAVY = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
@@ -33,6 +31,8 @@ class OnnxExporter(Exporter):
     suffix = ".onnx"
     default_layout = "NCHW"
     layouts = ("NCHW",)
+    extra = "onnx"
+    requires = ("onnx", "onnxscript", "onnxslim", "onnxruntime")
 
     def convert(self, job: ExportJob, precision: str, workdir: Path) -> Path:
         onnx = import_optional("onnx", "onnx")
@@ -68,13 +68,12 @@ class OnnxExporter(Exporter):
         sample = torch.from_numpy(job.sample())
         dynamic = ({0: torch.export.Dim("batch", min=1, max=1024)},) if job.batch is None else None
         try:
-            # The exporter prints progress and torchvision warnings to stdout; keep the CLI's output clean.
-            with contextlib.redirect_stdout(io.StringIO()):
+            with quiet():
                 program = torch.onnx.export(job.module.eval(), (sample,), dynamo=True, opset_version=OPSET,
                                             input_names=["input"], output_names=job.output_names,
                                             dynamic_shapes=dynamic, external_data=False, verbose=False)
         except Exception as exc:
-            raise EdgecvError(f"ONNX export of {job.name} failed: {_first_line(exc)}") from None
+            raise EdgecvError(f"ONNX export of {job.name} failed: {first_line(exc)}") from None
         model = onnxslim.slim(program.model_proto)
         model = global_average_pool(model)
         path = workdir / f"{job.name}-fp32.onnx"
@@ -89,7 +88,7 @@ class OnnxExporter(Exporter):
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         pre = out.with_name(out.stem + "-pre.onnx")
-        with contextlib.redirect_stdout(io.StringIO()):
+        with quiet():
             quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         model = onnx.load(str(pre))
         name_nodes(model)
@@ -105,13 +104,13 @@ class OnnxExporter(Exporter):
         method = {"minmax": quant.CalibrationMethod.MinMax, "entropy": quant.CalibrationMethod.Entropy,
                   "percentile": quant.CalibrationMethod.Percentile}[job.calib_method]
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
+            with quiet():  # histogram calibrators print progress
                 quant.quantize_static(
                     str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
                     activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
                     calibrate_method=method, nodes_to_exclude=float_tail(model))
         except Exception as exc:
-            raise EdgecvError(f"int8 quantization of {job.name} failed: {_first_line(exc)}") from None
+            raise EdgecvError(f"int8 quantization of {job.name} failed: {first_line(exc)}") from None
         return out
 
 
@@ -168,7 +167,3 @@ def float_tail(model) -> list[str]:
                                      for out in node.output for c in consumers.get(out, []))
     return [n.name for n in model.graph.node if n.op_type not in _HEAVY and not feeds_heavy[n.name]]
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -7,10 +7,7 @@ inside the graph, where the converter folds it into the first convolution.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
 import os
 import re
 from pathlib import Path
@@ -21,7 +18,7 @@ from torch import nn
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, sidecar_path, write_atomic
 from ..errors import EdgecvError
-from .base import Exporter, ExportJob
+from .base import Exporter, ExportJob, first_line, quiet
 
 _WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_2D_TRANSPOSE")
 _HEAVY = set(_WEIGHT_OPS) | {"BATCH_MATMUL"}
@@ -44,6 +41,8 @@ class TFLiteExporter(Exporter):
     precisions = ("fp32", "fp16", "int8", "int8-dynamic")
     calib_methods = ("minmax",)  # ai-edge-quantizer calibrates min/max ranges
     dynamic_batch = False
+    extra = "tflite"
+    requires = ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")
 
     def convert(self, job: ExportJob, precision: str, workdir: Path) -> Path:
         fp32 = self._fp32(job, workdir)
@@ -73,16 +72,16 @@ class TFLiteExporter(Exporter):
             signature, input_name = _signature(fp32)
             samples = [{input_name: self._layout(job, x)} for x in job.calibration_batches()]
             try:
-                with _quiet():
+                with quiet():
                     calibration = q.calibrate({signature: samples}, num_threads=os.cpu_count() or 1)
             except Exception as exc:
-                raise EdgecvError(f"int8 calibration of {job.name} failed: {_first_line(exc)}") from None
+                raise EdgecvError(f"int8 calibration of {job.name} failed: {first_line(exc)}") from None
         out = workdir / f"{job.name}-{precision}.tflite"
         try:
-            with _quiet():
+            with quiet():
                 q.quantize(calibration, enable_progress_report=False).export_model(str(out), overwrite=True)
         except Exception as exc:
-            raise EdgecvError(f"{precision} quantization of {job.name} failed: {_first_line(exc)}") from None
+            raise EdgecvError(f"{precision} quantization of {job.name} failed: {first_line(exc)}") from None
         return out
 
     def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
@@ -107,7 +106,7 @@ class TFLiteExporter(Exporter):
             return job.cache["tflite_fp32"]
         import torch
 
-        with _quiet():  # its import prints torchao's optional-kernel warnings
+        with quiet():  # its import prints torchao's optional-kernel warnings
             litert_torch = import_optional("litert_torch", "tflite", "litert-torch")
         module = job.module.eval()
         if job.layout == "NHWC":
@@ -115,10 +114,10 @@ class TFLiteExporter(Exporter):
         sample = torch.from_numpy(self._layout(job, job.sample()))
         path = workdir / f"{job.name}-fp32.tflite"
         try:
-            with _quiet():
+            with quiet():
                 litert_torch.convert(module, (sample,)).export(str(path))
         except Exception as exc:
-            raise EdgecvError(f"TFLite conversion of {job.name} failed: {_first_line(exc)}") from None
+            raise EdgecvError(f"TFLite conversion of {job.name} failed: {first_line(exc)}") from None
         job.cache["tflite_fp32"] = path
         return path
 
@@ -158,20 +157,3 @@ def float_tail(ops: list[tuple[str, list[str], list[str]]]) -> list[str]:
     for k in reversed(range(len(ops))):
         feeds_heavy[k] = any(ops[c][0] in _HEAVY or feeds_heavy[c] for out in ops[k][2] for c in consumers.get(out, []))
     return [out for k, (op, _, outs) in enumerate(ops) if op not in _HEAVY and not feeds_heavy[k] for out in outs]
-
-
-@contextlib.contextmanager
-def _quiet():
-    """litert-torch and ai-edge-quantizer print progress bars and reports; keep the CLI's output clean."""
-    previous = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            yield
-    finally:
-        logging.disable(previous)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"
