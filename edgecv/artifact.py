@@ -13,7 +13,7 @@ import json
 import os
 import struct
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,6 @@ class Artifact:
     parity: dict[str, Any] | None = None  # filled in by the parity check
     accuracy: dict[str, float] | None = None  # filled in when asked to evaluate on the val split
     seconds: float = 0.0  # time the export took
-    notes: list[str] = field(default_factory=list)
 
     @property
     def size_bytes(self) -> int:
@@ -40,8 +39,8 @@ class Artifact:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "format": self.format, "precision": self.precision,
-                "size_bytes": self.size_bytes, "seconds": round(self.seconds, 2), "parity": self.parity, "accuracy": self.accuracy,
-                "notes": self.notes}
+                "size_bytes": self.size_bytes, "seconds": round(self.seconds, 2), "parity": self.parity,
+                "accuracy": self.accuracy}
 
 
 def artifact_name(model: str, imgsz: int, precision: str, fmt: str, batch: int | None = 1,
