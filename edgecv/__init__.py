@@ -4,7 +4,7 @@ from ._version import __version__
 from .errors import EdgecvError, MissingDependencyError, UsageError, WeightsError
 
 __all__ = ["__version__", "EdgecvError", "MissingDependencyError", "UsageError", "WeightsError",
-           "create_model", "list_models", "get_card", "export"]
+           "create_model", "list_models", "get_card", "export", "load"]
 
 
 def __getattr__(name: str):
@@ -17,4 +17,8 @@ def __getattr__(name: str):
         from .exporters.api import export
 
         return export
+    if name == "load":
+        from .runtimes import load
+
+        return load
     raise AttributeError(f"module 'edgecv' has no attribute {name!r}")

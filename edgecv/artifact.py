@@ -3,8 +3,8 @@
 The metadata (task, labels, preprocessing, input/output layout, dtype and quantization, NMS settings,
 source hash, edgecv version) is one JSON document stored *in* the file -- ONNX ``metadata_props["edgecv"]``,
 the TFLite model's ``metadata`` table under ``"edgecv"`` -- and, for TFLite, also as a sidecar
-``<file>.json``. Reading it needs no onnx or TFLite package: both containers are parsed here with the
-standard library, so the on-device script can do the same with numpy alone.
+``<file>.json``. Reading it needs no onnx or TFLite package: both containers are parsed with the standard
+library by the on-device script (``edgecv/devices/edgecv_device.py``), whose readers are used here too.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .devices.edgecv_device import METADATA_KEY, onnx_metadata_props, read_metadata_text, tflite_metadata
 from .errors import UsageError
 
-METADATA_KEY = "edgecv"
 FORMAT_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
+DETECTION_NMS = {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}
 
 
 @dataclass
@@ -41,6 +42,23 @@ class Artifact:
         return {"path": str(self.path), "format": self.format, "precision": self.precision,
                 "size_bytes": self.size_bytes, "seconds": round(self.seconds, 2), "parity": self.parity,
                 "accuracy": self.accuracy}
+
+
+def model_metadata(card: Any, pre: Any, fmt: str, precision: str, inputs: list, outputs: list, roles: list[str],
+                   source: dict[str, Any]) -> dict[str, Any]:
+    """The contract for a model (a card and its preprocessing) in a format, with its I/O tensors."""
+    from ._version import __version__
+
+    meta: dict[str, Any] = {
+        "edgecv_version": __version__, "format": fmt, "precision": precision, "model": card.name,
+        "task": card.task, "num_classes": card.num_classes, "labels": card.label_names(),
+        "preprocess": pre.to_dict(), "inputs": [i.to_dict() for i in inputs],
+        "outputs": [{**o.to_dict(), "role": role} for o, role in zip(outputs, roles)], "source": source,
+    }
+    if card.task == "detection":
+        meta["detection"] = {"boxes": "x1,y1,x2,y2 in network-input pixels", "scores": "per-class sigmoid",
+                             "nms": DETECTION_NMS}
+    return meta
 
 
 def artifact_name(model: str, imgsz: int, precision: str, fmt: str, batch: int | None = 1,
@@ -81,112 +99,14 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"model file not found: {path}")
-    data = path.read_bytes()
+    if path.suffix not in FORMAT_SUFFIX.values():
+        raise UsageError(f"{path.name}: not an .onnx or .tflite file")
     try:
-        if path.suffix == ".onnx":
-            text = onnx_metadata_props(data).get(METADATA_KEY)
-        elif path.suffix == ".tflite":
-            text = tflite_metadata(data).get(METADATA_KEY)
-            if text is None and sidecar_path(path).is_file():
-                text = sidecar_path(path).read_text(encoding="utf-8")
-        else:
-            raise UsageError(f"{path.name}: not an .onnx or .tflite file")
+        text = read_metadata_text(path)
     except (struct.error, IndexError, ValueError) as exc:
         raise UsageError(f"{path.name} is not a readable {path.suffix[1:]} model ({exc})") from None
     return json.loads(text) if text else None
 
 
-# --- ONNX: a protobuf; ModelProto.metadata_props is field 14, StringStringEntryProto is {1: key, 2: value} ---
-
-def _varint(buf: bytes, i: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[i]
-        i += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, i
-        shift += 7
-
-
-def _proto_fields(buf: bytes):
-    """Yield ``(field_number, wire_type, value)``; length-delimited values are bytes."""
-    i = 0
-    while i < len(buf):
-        key, i = _varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = _varint(buf, i)
-        elif wire == 1:
-            value, i = buf[i:i + 8], i + 8
-        elif wire == 2:
-            n, i = _varint(buf, i)
-            value, i = buf[i:i + n], i + n
-        elif wire == 5:
-            value, i = buf[i:i + 4], i + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
-
-def onnx_metadata_props(data: bytes) -> dict[str, str]:
-    props = {}
-    for number, wire, value in _proto_fields(data):
-        if number == 14 and wire == 2:
-            entry = {n: v for n, _, v in _proto_fields(value)}
-            props[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
-    return props
-
-
-# --- TFLite: a flatbuffer; Model.buffers is field 4, Model.metadata field 6 = [Metadata {name, buffer}] ---
-
-def _table_field(buf: bytes, table: int, index: int) -> int | None:
-    """Absolute position of field ``index`` of the table at ``table``, or None when absent."""
-    vtable = table - struct.unpack_from("<i", buf, table)[0]
-    vt_size = struct.unpack_from("<H", buf, vtable)[0]
-    slot = 4 + 2 * index
-    if slot >= vt_size:
-        return None
-    offset = struct.unpack_from("<H", buf, vtable + slot)[0]
-    return table + offset if offset else None
-
-
-def _deref(buf: bytes, pos: int) -> int:
-    return pos + struct.unpack_from("<I", buf, pos)[0]
-
-
-def _vector(buf: bytes, pos: int) -> tuple[int, int]:
-    """(length, position of first element) of the vector referenced at ``pos``."""
-    start = _deref(buf, pos)
-    return struct.unpack_from("<I", buf, start)[0], start + 4
-
-
-def _tables(buf: bytes, table: int, index: int) -> list[int]:
-    pos = _table_field(buf, table, index)
-    if pos is None:
-        return []
-    n, first = _vector(buf, pos)
-    return [_deref(buf, first + 4 * k) for k in range(n)]
-
-
-def tflite_metadata(data: bytes) -> dict[str, str]:
-    """``name -> text`` of the metadata entries whose buffer holds its bytes inline."""
-    if data[4:8] != b"TFL3":
-        raise ValueError("missing the TFL3 file identifier")
-    model = _deref(data, 0)
-    buffers = _tables(data, model, 4)
-    out = {}
-    for meta in _tables(data, model, 6):
-        name_pos, buffer_pos = _table_field(data, meta, 0), _table_field(data, meta, 1)
-        if name_pos is None or buffer_pos is None:
-            continue
-        n, first = _vector(data, name_pos)
-        name = data[first:first + n].decode()
-        index = struct.unpack_from("<I", data, buffer_pos)[0]
-        if index >= len(buffers):
-            continue
-        data_pos = _table_field(data, buffers[index], 0)
-        if data_pos is not None:
-            n, first = _vector(data, data_pos)
-            out[name] = data[first:first + n].decode("utf-8", errors="replace")
-    return out
+__all__ = ["Artifact", "METADATA_KEY", "artifact_name", "onnx_metadata_props", "read_metadata", "sidecar_path",
+           "tflite_metadata", "write_atomic"]

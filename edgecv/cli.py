@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ._version import __version__
-from .errors import EdgecvError
+from .errors import EdgecvError, UsageError
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -116,27 +116,44 @@ def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int,
 @click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the training size).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N val images.")
 @click.option("--batch", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--runtime", help="Artifacts: the runtime (default: by file type).")
+@click.option("--provider", help="Artifacts: the runtime's provider (onnxruntime: cpu, cuda, tensorrt).")
+@click.option("--device", help="Artifacts: a device profile name or .toml (host, rpi4, rpi5, ...).")
+@click.option("--threads", type=click.IntRange(1), help="Artifacts: runtime threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | None, limit: int | None, batch: int,
+             runtime: str | None, provider: str | None, device: str | None, threads: int | None,
              as_json: bool) -> None:
-    """Measure TARGET's accuracy (top-1/top-5 or COCO mAP) on a val split with PyTorch.
+    """Measure TARGET's accuracy (top-1/top-5 or COCO mAP) on a val split.
 
-    TARGET is a zoo name or a checkpoint from `edgecv train`."""
+    TARGET is a zoo name or a checkpoint from `edgecv train` (run with PyTorch), or an exported .onnx/.tflite
+    file, run with --runtime on --device (e.g. --device rpi4: the Pi's real aarch64 runtime, emulated)."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from .evaluate import evaluate_target
+    from .evaluate import evaluate_artifact, evaluate_target
 
+    artifact = target.endswith((".onnx", ".tflite"))
+    if artifact and (weights or imgsz):
+        raise UsageError("--weights and --imgsz apply to zoo models and checkpoints; an artifact has its own")
+    if not artifact and (runtime or provider or device or threads):
+        raise UsageError("--runtime, --provider, --device and --threads apply to exported .onnx/.tflite files")
     with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
         task = bar.add_task(f"evaluating {target}", total=None)
-        result = evaluate_target(target, weights, data, imgsz, limit, batch,
-                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+        update = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+        if artifact:
+            result = evaluate_artifact(target, runtime, provider, device, threads, data, limit, batch, update)
+        else:
+            result = evaluate_target(target, weights, data, imgsz, limit, batch, progress=update)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     scores = ", ".join(f"{k} {v:.2f}" for k, v in result["metrics"].items() if k != "images")
+    where = ""
+    if artifact:
+        where = f" with {result['runtime']} on {result['device']}" + (" (emulated)" if result["emulated"] else "")
     click.echo(f"{result['model']} on {result['data']} val ({result['metrics']['images']} images, "
-               f"{result['imgsz']}px): {scores}")
+               f"{result['imgsz']}px){where}: {scores}")
 
 
 @cli.command("export")
@@ -204,6 +221,9 @@ def _key_values(pairs: tuple[str, ...]) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             out[key] = value
     return out
+
+
+from . import cli_run  # noqa: E402,F401  (registers predict, runtimes and devices on `cli`)
 
 
 def main() -> None:

@@ -111,3 +111,34 @@ def export_table(artifacts) -> None:
     if any(a.accuracy for a in artifacts):
         console.print("acc: top-1 (classification) or mAP50-95 (detection) on the val split; "
                       "agree: top-1 agreement or matched-box IoU with PyTorch", style="dim")
+
+
+def runtimes_table(rows: list[dict]) -> None:
+    table = Table(title="edgecv runtimes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("runtime", "here", "version", "opens", "providers", "on devices", "why not"):
+        table.add_column(col, overflow="fold", no_wrap=col != "why not")
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["available"] else "[red]no[/]", r.get("version") or "-",
+                      " ".join(r.get("files") or []) or "zoo/ckpt", _providers(r), "yes" if r.get("on_devices") else "-",
+                      r.get("reason") or "")
+    console.print(table)
+
+
+def _providers(row: dict) -> str:
+    """Usable providers plain, the others dimmed: ``cpu [dim]cuda tensorrt[/]``."""
+    here = row.get("providers_here") or []
+    missing = [p for p in row.get("providers") or [] if p not in here]
+    return " ".join(here) + (f" [dim]{' '.join(missing)}[/]" if missing else "")
+
+
+def devices_table(rows: list[dict]) -> None:
+    table = Table(title="edgecv devices", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("device", "reach", "cpu", "cores", "GHz", "ISA", "GB"):
+        table.add_column(col, overflow="fold", no_wrap=col not in ("ISA", "reach"))
+    for r in rows:
+        reach = r["reach"]
+        if r.get("emulated"):
+            reach += " (ready)" if r.get("emulation_ready") else " (set up on first use)"
+        table.add_row(r["name"], reach, r.get("cpu", "-"), str(r.get("cores", "-")), str(r.get("clock_ghz", "-")),
+                      " ".join(r.get("isa", [])) or "-", str(r.get("memory_gb", "-")))
+    console.print(table)

@@ -125,6 +125,13 @@ def evaluate_target(target: str, weights: str | None = None, data: str | None = 
     ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
     if ds.task != model.card.task:
         raise UsageError(f"{target} is a {model.card.task} model but {data} is {ds.task} data")
+    scores = _score(ds, pre, batch_size, torch_predictor(model, model.card.task), progress)
+    return {"model": model.card.name, "data": str(data), "imgsz": pre.input_size, "task": model.card.task,
+            "metrics": scores, "preprocess": pre.to_dict()}
+
+
+def _score(ds: Dataset, pre: Preprocess, batch_size: int, predict: Predictor,
+           progress: Callable[[int, int], None] | None) -> dict[str, float]:
     done = 0
 
     def advance(n: int) -> None:
@@ -133,6 +140,31 @@ def evaluate_target(target: str, weights: str | None = None, data: str | None = 
         if progress:
             progress(done, len(ds))
 
-    scores = Evaluator(ds, pre, batch_size, progress=advance)(torch_predictor(model, model.card.task))
-    return {"model": model.card.name, "data": str(data), "imgsz": pre.input_size, "task": model.card.task,
-            "metrics": scores, "preprocess": pre.to_dict()}
+    return Evaluator(ds, pre, batch_size, progress=advance)(predict)
+
+
+def evaluate_artifact(path: str, runtime: str | None = None, provider: str | None = None, device: str | None = None,
+                      threads: int | None = None, data: str | None = None, limit: int | None = None,
+                      batch_size: int = 64, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Evaluate an exported ``.onnx``/``.tflite`` on a runtime and device, preprocessing from its metadata.
+
+    The dataset defaults to the one recorded at export (the model's training data)."""
+    from .data import get_dataset
+    from .runtimes import load, predictor
+
+    with load(path, runtime, provider, device, threads) as session:
+        meta = session.metadata
+        if not meta:
+            raise UsageError(f"{path} has no edgecv metadata, so its preprocessing and labels are unknown")
+        data = data or meta.get("source", {}).get("data") or (meta.get("calibration") or {}).get("data")
+        if data is None:
+            raise UsageError(f"say which data to evaluate {path} on with --data")
+        pre = Preprocess.from_dict(meta["preprocess"])
+        ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
+        if ds.task != meta["task"]:
+            raise UsageError(f"{path} is a {meta['task']} model but {data} is {ds.task} data")
+        scores = _score(ds, pre, batch_size, predictor(session), progress)
+        where = {k: v for k, v in session.describe().items() if k in ("runtime", "provider", "device", "emulated")}
+    return {"model": meta.get("model"), "artifact": str(path), "format": meta.get("format"),
+            "precision": meta.get("precision"), **where, "data": str(data), "imgsz": pre.input_size,
+            "task": meta["task"], "metrics": scores, "preprocess": pre.to_dict()}

@@ -3,31 +3,21 @@ third-party package adds one through the ``edgecv.exporters`` entry-point group.
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
-
-from ..errors import UsageError
+from ..plugins import Registry
 from .base import PRECISIONS, Exporter, ExportJob
 
-_BUILTIN = {
+_REGISTRY = Registry("export format", "edgecv.exporters", {
     "onnx": "edgecv.exporters.onnx:OnnxExporter",
     "tflite": "edgecv.exporters.tflite:TFLiteExporter",
-}
+})
 
 
 def exporter_names() -> list[str]:
-    return sorted({*_BUILTIN, *(ep.name for ep in entry_points(group="edgecv.exporters"))})
+    return _REGISTRY.names()
 
 
 def get_exporter(name: str) -> Exporter:
-    target = _BUILTIN.get(name)
-    if target is None:
-        found = [ep for ep in entry_points(group="edgecv.exporters") if ep.name == name]
-        if not found:
-            raise UsageError(f"unknown export format {name!r} (available: {', '.join(exporter_names())})")
-        return found[0].load()()
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)()
+    return _REGISTRY.load(name)()
 
 
 def __getattr__(name: str):

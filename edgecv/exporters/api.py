@@ -19,15 +19,14 @@ import numpy as np
 from torch import nn
 
 from .._version import __version__
-from ..artifact import Artifact, artifact_name, write_atomic
+from ..artifact import Artifact, artifact_name, model_metadata, write_atomic
 from ..errors import EdgecvError, UsageError
-from ..runtimes.base import open_session, predictor
+from ..runtimes import load, predictor
 from . import get_exporter
 from .base import CALIB_METHODS, PRECISIONS, ExportJob
 from .calibration import load_images
 from .parity import compare, judge
 
-DETECTION_NMS = {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}
 
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
@@ -66,6 +65,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     card = net.card
     pre = card.preprocess.at_size(imgsz) if imgsz else card.preprocess
     data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
+    if data:
+        source["data"] = str(data)  # what the model is evaluated on by default (edgecv eval ARTIFACT)
 
     jobs = []
     for exporter in exporters:
@@ -198,7 +199,7 @@ def _torch_outputs(net: nn.Module, task: str, x: np.ndarray):
 
 
 def _parity(art: Artifact, x: np.ndarray, reference, task: str, threads: int | None) -> dict[str, Any]:
-    session = open_session(art.path, threads=threads)
+    session = load(art.path, threads=threads)
     if art.metadata["preprocess"]["layout"] == "NHWC":
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     output = predictor(session, art.metadata)(x)
@@ -227,7 +228,7 @@ class _Accuracy:
         from ..preprocess import Preprocess
 
         pre = Preprocess.from_dict(art.metadata["preprocess"])
-        session = open_session(art.path, threads=self.threads)
+        session = load(art.path, threads=self.threads)
         return Evaluator(self.dataset, pre)(predictor(session, art.metadata))
 
 
@@ -235,27 +236,14 @@ def _scores(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if k != "images")
 
 
-def _tensor(info) -> dict[str, Any]:
-    quant = {"scale": info.scale, "zero_point": info.zero_point} if info.quantized else None
-    return {"name": info.name, "shape": list(info.shape), "dtype": str(info.dtype), "quantization": quant}
-
-
 def _metadata(card, pre, fmt: str, precision: str, job: ExportJob, built: Path, source: dict[str, Any],
               calibration: dict[str, Any] | None) -> dict[str, Any]:
     """The artifact contract, with the input/output facts read back from the file itself."""
     import dataclasses
 
-    session = open_session(built)
-    outputs = [{**_tensor(o), "role": role} for o, role in zip(session.outputs, job.output_names)]
-    meta: dict[str, Any] = {
-        "edgecv_version": __version__, "format": fmt, "precision": precision, "model": card.name,
-        "task": card.task, "num_classes": card.num_classes, "labels": card.label_names(),
-        "preprocess": dataclasses.replace(pre, layout=job.layout).to_dict(),
-        "inputs": [_tensor(i) for i in session.inputs], "outputs": outputs, "source": source,
-    }
-    if card.task == "detection":
-        meta["detection"] = {"boxes": "x1,y1,x2,y2 in network-input pixels", "scores": "per-class sigmoid",
-                             "nms": DETECTION_NMS}
+    session = load(built)
+    meta = model_metadata(card, dataclasses.replace(pre, layout=job.layout), fmt, precision, session.inputs,
+                          session.outputs, job.output_names, source)
     if calibration:
         meta["calibration"] = calibration
     return meta

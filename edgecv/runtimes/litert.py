@@ -1,4 +1,9 @@
-"""LiteRT (TFLite) sessions through ``ai_edge_litert``'s interpreter and the model's default signature."""
+"""LiteRT (TFLite): ``ai_edge_litert``'s interpreter, or ``tflite_runtime`` where that is what is installed.
+
+The core call is the on-device script's own ``LiteRTModel`` (signature names for I/O, set_tensor/invoke/
+get_tensor on the signature's tensors), so the host runs a ``.tflite`` exactly as a device does.
+Options: ``xnnpack`` (default True; False runs LiteRT's builtin kernels only).
+"""
 
 from __future__ import annotations
 
@@ -6,39 +11,37 @@ from pathlib import Path
 
 import numpy as np
 
-from .._optional import import_optional
-from ..errors import EdgecvError
-from .base import Session, TensorInfo
+from ..devices.edgecv_device import DeviceError, LiteRTModel
+from ..errors import EdgecvError, MissingDependencyError
+from .base import Runtime, Session, TensorInfo
 
 
-def _info(name: str, d: dict) -> TensorInfo:
-    scale, zero_point = d.get("quantization", (0.0, 0))
-    shape = tuple(int(s) if s > 0 else None for s in d.get("shape_signature", d["shape"]))
-    return TensorInfo(name, shape, np.dtype(d["dtype"]), float(scale) if scale else None, int(zero_point))
+class LiteRT(Runtime):
+    name = "litert"
+    suffixes = (".tflite",)
+    requires = ("ai_edge_litert", "tflite_runtime")
+    install = "pip install 'edgecv[tflite]' (or ai-edge-litert alone to run models)"
+    on_device = True
 
-
-def _natural(item: tuple[str, dict]) -> tuple:
-    """``output_2`` before ``output_10``."""
-    name = item[0]
-    head = name.rstrip("0123456789")
-    return (head, int(name[len(head):]) if name[len(head):] else -1)
+    def _open(self, path: Path, provider: str, threads: int | None, xnnpack: bool = True) -> Session:
+        return LiteRTSession(path, threads, xnnpack)
 
 
 class LiteRTSession(Session):
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        interpreter = import_optional("ai_edge_litert.interpreter", "tflite", "ai-edge-litert")
+    def __init__(self, path: Path, threads: int | None = None, xnnpack: bool = True) -> None:
         try:
-            self.interpreter = interpreter.Interpreter(model_path=str(path), num_threads=threads)
-            signatures = self.interpreter.get_signature_list()
-        except Exception as exc:
-            raise EdgecvError(f"LiteRT cannot load {path.name}: {str(exc).splitlines()[0]}") from None
-        if not signatures:
-            raise EdgecvError(f"{path.name} has no signature; re-export it with a current converter")
-        self.runner = self.interpreter.get_signature_runner(next(iter(signatures)))
-        ins, outs = self.runner.get_input_details(), self.runner.get_output_details()
-        self.inputs = [_info(n, d) for n, d in ins.items()]
-        self.outputs = [_info(n, d) for n, d in sorted(outs.items(), key=_natural)]
+            self.model = LiteRTModel(path, threads, xnnpack)
+        except ImportError as exc:
+            raise MissingDependencyError(f"LiteRT is not installed ({exc}); {LiteRT.install}") from None
+        except DeviceError as exc:
+            raise EdgecvError(str(exc)) from None
+        except Exception as exc:  # the interpreter raises ValueError/RuntimeError for bad files and ops
+            raise EdgecvError(f"LiteRT cannot load {path.name}: {str(exc).strip().splitlines()[0]}") from None
+        self.inputs = [TensorInfo.from_spec(s) for s in self.model.inputs]
+        self.outputs = [TensorInfo.from_spec(s) for s in self.model.outputs]
 
-    def _infer(self, x: np.ndarray) -> list[np.ndarray]:
-        result = self.runner(**{self.inputs[0].name: x})
-        return [result[o.name] for o in self.outputs]
+    def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.model.infer(feeds)
+
+    def close(self) -> None:
+        self.model = None

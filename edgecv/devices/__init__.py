@@ -1,0 +1,171 @@
+"""Device profiles: where a model runs and what that machine is.
+
+A profile is a small TOML file (``host.toml``, ``rpi4.toml``, ``rpi5.toml`` ship here; more are read from
+``$EDGECV_DEVICES`` folders and ``~/.config/edgecv/devices``; any ``.toml`` path works too). It states the
+CPU, cores, clock, ISA features and memory, and how to reach the device:
+
+* ``host`` -- this machine, with its facts read from the OS;
+* a profile whose ``[ssh] host`` is set -- a real board over SSH (``edgecv.runtimes.ssh``);
+* otherwise a profile with ``[emulation]`` -- the board's real aarch64 runtimes under qemu-user with its
+  CPU model (``edgecv.runtimes.emulated``). Timings from emulation are not the board's latency.
+
+``edgecv_device.py`` in this folder is the standalone on-device script.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+HERE = Path(__file__).parent
+DEVICE_SCRIPT = HERE / "edgecv_device.py"
+
+
+@dataclass
+class Device:
+    name: str
+    description: str = ""
+    arch: str = ""
+    cpu: str = ""
+    cores: int | None = None
+    clock_ghz: float | None = None
+    isa: list[str] = field(default_factory=list)
+    memory_gb: float | None = None
+    peak_gmacs: dict[str, float] = field(default_factory=dict)  # known peak MAC rates by precision, if any
+    emulation: dict[str, Any] = field(default_factory=dict)
+    ssh: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+
+    @property
+    def is_local(self) -> bool:
+        return self.name == "host"
+
+    @property
+    def reach(self) -> str:
+        """How edgecv runs models there: local, ssh or emulated (or unreachable)."""
+        if self.is_local:
+            return "local"
+        if self.ssh.get("host"):
+            return "ssh"
+        return "emulated" if self.emulation else "unreachable"
+
+    @property
+    def emulated(self) -> bool:
+        return self.reach == "emulated"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if v not in (None, "", [], {})}
+        d["reach"], d["emulated"] = self.reach, self.emulated
+        return d
+
+    def open_session(self, path: Path, runtime: str, threads: int | None):
+        """A session running ``path`` with ``runtime`` on this (remote) device through the device script."""
+        if self.reach == "ssh":
+            from ..runtimes.ssh import open_over_ssh
+
+            return open_over_ssh(self, path, runtime, threads)
+        if self.reach == "emulated":
+            from ..runtimes.emulated import open_emulated
+
+            return open_emulated(self, path, runtime, threads)
+        raise UsageError(f"device {self.name} has neither [ssh] host nor [emulation] in {self.file}")
+
+
+def _search_path() -> list[Path]:
+    extra = [Path(p).expanduser() for p in os.environ.get("EDGECV_DEVICES", "").split(os.pathsep) if p]
+    return [*extra, Path.home() / ".config" / "edgecv" / "devices", HERE]
+
+
+def _load(path: Path) -> Device:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read device profile {path}: {exc}") from None
+    known = {f for f in Device.__dataclass_fields__ if f != "file"}
+    unknown = set(data) - known - {"detect"}
+    if unknown:
+        raise UsageError(f"{path}: unknown device profile keys {', '.join(sorted(unknown))}")
+    if not isinstance(data.get("name"), str) or not data["name"]:
+        raise UsageError(f"{path}: a device profile needs a name")
+    detect = data.pop("detect", False)
+    device = Device(**data, file=str(path))
+    if detect:
+        _detect_host(device)
+    return device
+
+
+def list_devices() -> list[Device]:
+    """Every profile found, the first of each name winning (user folders before the built-ins)."""
+    found: dict[str, Device] = {}
+    for folder in _search_path():
+        for path in sorted(folder.glob("*.toml")) if folder.is_dir() else []:
+            device = _load(path)
+            found.setdefault(device.name, device)
+    return list(found.values())
+
+
+def get_device(spec: Any = None) -> Device:
+    """``None``/``"host"``, a profile name, a ``.toml`` path, or a ``Device``."""
+    if isinstance(spec, Device):
+        return spec
+    spec = str(spec or "host")
+    if spec.endswith(".toml"):
+        if not Path(spec).is_file():
+            raise UsageError(f"device profile not found: {spec}")
+        return _load(Path(spec))
+    for device in list_devices():
+        if device.name == spec:
+            return device
+    raise UsageError(f"unknown device {spec!r} (devices: {', '.join(d.name for d in list_devices())}; "
+                     "or pass a profile .toml)")
+
+
+def _detect_host(device: Device) -> None:
+    """Fill a host profile from /proc (Linux) or the platform module."""
+    device.arch = device.arch or platform.machine()
+    device.cores = device.cores or os.cpu_count()
+    info = _cpuinfo()
+    device.cpu = device.cpu or info.get("model name") or platform.processor() or device.arch
+    flags = set((info.get("flags") or info.get("features") or "").split())
+    names = {"avx2": "avx2", "fma": "fma", "avx512f": "avx512f", "avx512_vnni": "avx512-vnni",
+             "avx_vnni": "avx-vnni", "avx512_bf16": "avx512-bf16", "amx_int8": "amx-int8", "f16c": "f16c",
+             "asimd": "neon", "asimddp": "dotprod", "asimdhp": "fp16", "i8mm": "i8mm", "sve": "sve"}
+    device.isa = device.isa or [nice for flag, nice in names.items() if flag in flags]
+    if device.clock_ghz is None and info.get("cpu mhz"):
+        device.clock_ghz = round(float(info["cpu mhz"]) / 1000, 2)
+    if device.memory_gb is None:
+        device.memory_gb = _memory_gb()
+
+
+def _cpuinfo() -> dict[str, str]:
+    out: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                out.setdefault(key.strip().lower(), value.strip())
+    except OSError:
+        pass
+    return out
+
+
+def _memory_gb() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+__all__ = ["DEVICE_SCRIPT", "Device", "get_device", "list_devices"]

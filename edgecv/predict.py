@@ -1,0 +1,75 @@
+"""``edgecv predict``: images in, top classes or boxes out, with any runtime on any device.
+
+The image -> input -> prediction steps are the on-device script's own ``Pipeline`` driven by the model's
+metadata, so what this prints is what the device script prints on the board.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .data.base import IMAGE_SUFFIXES, read_image
+from .devices.edgecv_device import Pipeline
+from .errors import EdgecvError, UsageError
+from .runtimes import load
+
+
+def image_paths(args: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            if not found:
+                raise UsageError(f"no images in {arg}")
+            paths += found
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise UsageError(f"no such image or folder: {arg}")
+    return paths
+
+
+def predict(target: str, images: list[str], runtime: str | None = None, provider: str | None = None,
+            device: str | None = None, threads: int | None = None, top: int = 5,
+            on_result: Callable[[dict[str, Any]], None] | None = None, **options: Any) -> dict[str, Any]:
+    """Run ``target`` (an artifact, or a zoo name/checkpoint on torch) on each image.
+
+    Each result is ``{"image", "predictions"}`` or ``{"image", "error"}`` for an unreadable image; the
+    run goes on past such images. ``on_result`` sees each result as soon as it is ready."""
+    paths = image_paths(images)
+    with load(target, runtime, provider, device, threads, **options) as session:
+        if not session.metadata:
+            raise UsageError(f"{Path(str(target)).name} has no edgecv metadata (not exported by edgecv), so its "
+                             "preprocessing and labels are unknown; edgecv profile can still time it")
+        pipe = Pipeline(session.metadata)
+        results, infer_ms = [], []
+        for path, result, ms in _run(session, pipe, paths, top):
+            results.append(result)
+            if ms is not None:
+                infer_ms.append(ms)
+            if on_result:
+                on_result(result)
+        steady = sorted(infer_ms[1:]) or infer_ms
+        timing = {"init_ms": round(session.init_ms, 3), "first_ms": round(infer_ms[0], 3) if infer_ms else None,
+                  "p50_ms": round(steady[len(steady) // 2], 3) if steady else None, "images": len(infer_ms),
+                  "measured_on": "device" if getattr(session, "last_infer_ms", None) is not None else "host"}
+        return {"model": session.metadata.get("model"), "task": session.metadata["task"],
+                "precision": session.metadata.get("precision"), **session.describe(), "results": results,
+                "timing": timing}
+
+
+def _run(session, pipe: Pipeline, paths: list[Path], top: int) -> Iterator[tuple[Path, dict, float | None]]:
+    for path in paths:
+        try:
+            image = read_image(path)
+        except EdgecvError as exc:
+            yield path, {"image": str(path), "error": str(exc)}, None
+            continue
+        x, geo = pipe.prepare(image)
+        t0 = time.perf_counter()
+        outputs = session.run(x)
+        ms = getattr(session, "last_infer_ms", None) or (time.perf_counter() - t0) * 1e3
+        yield path, {"image": str(path), "predictions": pipe.predictions(outputs, geo, image.shape[:2], top)}, ms

@@ -1,0 +1,93 @@
+"""A session whose model runs in another process -- under qemu, or on a board over SSH -- driven through
+the standalone device script's ``serve`` protocol (framed JSON + .npy on stdin/stdout).
+
+The device reports its own inference time for every call (``last_infer_ms``) and can time a loop of
+calls itself (``bench``), so transfer time never counts as the model's latency.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from ..devices.edgecv_device import read_frame, write_frame
+from ..errors import EdgecvError
+from .base import Session, TensorInfo
+
+
+class RemoteSession(Session):
+    def __init__(self, argv: list[str], env: dict[str, str] | None, where: str) -> None:
+        self.where = where
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                         env=env)
+        except OSError as exc:
+            raise EdgecvError(f"cannot start {argv[0]} for {where}: {exc}") from None
+        header, _ = self._receive("start")
+        self.inputs = [TensorInfo.from_spec(s) for s in header["inputs"]]
+        self.outputs = [TensorInfo.from_spec(s) for s in header["outputs"]]
+        self.init_ms = float(header["init_ms"])
+        self.environment: dict[str, Any] = header["environment"]
+        self.last_infer_ms: float | None = None
+
+    def _receive(self, what: str) -> tuple[dict, list]:
+        try:
+            header, arrays = read_frame(self.proc.stdout)
+        except (EOFError, ValueError, OSError) as exc:
+            raise EdgecvError(f"{self.where}: the device process ended during {what} ({self._stderr_tail() or exc})"
+                              ) from None
+        if not header.get("ok"):
+            raise EdgecvError(f"{self.where}: {header.get('error', 'failed')}")
+        return header, arrays
+
+    def _stderr_tail(self) -> str:
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+        self._stderr.seek(0)
+        lines = [ln for ln in self._stderr.read().decode(errors="replace").splitlines() if ln.strip()]
+        return lines[-1].strip() if lines else ""
+
+    def _send(self, header: dict, arrays: list | None = None) -> None:
+        try:
+            write_frame(self.proc.stdin, header, arrays)
+        except (BrokenPipeError, OSError):
+            raise EdgecvError(f"{self.where}: the device process has ended ({self._stderr_tail()})") from None
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self._send({"op": "run", "names": list(feeds)}, list(feeds.values()))
+        header, arrays = self._receive("inference")
+        self.last_infer_ms = float(header["infer_ms"])
+        return arrays
+
+    def bench(self, warmup: int = 5, iters: int = 20, min_time_s: float = 0.0,
+              feeds: dict[str, np.ndarray] | None = None) -> list[float]:
+        """Per-call milliseconds timed on the device itself (synthetic inputs unless ``feeds``)."""
+        feeds = self._feeds(feeds) if feeds is not None else {}
+        self._send({"op": "bench", "warmup": warmup, "iters": iters, "min_time_s": min_time_s,
+                    "names": list(feeds)}, list(feeds.values()))
+        return [float(t) for t in self._receive("timing")[0]["latency_ms"]]
+
+    def close(self) -> None:
+        if getattr(self, "proc", None) is None or self.proc.poll() is not None:
+            return
+        try:
+            write_frame(self.proc.stdin, {"op": "close"})
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
+        finally:
+            self._stderr.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,271 @@
+"""Device profiles, the standalone device script, the emulated Raspberry Pi and the SSH path."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import edgecv
+from edgecv.devices import DEVICE_SCRIPT, get_device
+from edgecv.devices.edgecv_device import _read_without_pillow, nms as numpy_nms
+from edgecv.errors import EdgecvError, UsageError
+from edgecv.models.yolo_ops import nms as torch_nms
+
+EDGECV = str(Path(sys.executable).with_name("edgecv"))
+can_emulate = pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("unshare") is None,
+                                 reason="Pi emulation is set up for x86_64 hosts with util-linux's unshare")
+
+
+def test_devices_lists_host_rpi4_rpi5_with_their_facts():
+    out = subprocess.run([EDGECV, "devices", "--json"], capture_output=True, text=True, check=True)
+    devices = {d["name"]: d for d in json.loads(out.stdout)["devices"]}
+    assert {"host", "rpi4", "rpi5"} <= set(devices)
+    assert devices["host"]["reach"] == "local" and devices["host"]["cores"] >= 1 and devices["host"]["arch"]
+    assert devices["rpi4"]["cpu"] == "Cortex-A72" and devices["rpi4"]["emulated"] is True
+    assert devices["rpi5"]["emulation"]["qemu_cpu"] == "cortex-a76" and "dotprod" in devices["rpi5"]["isa"]
+
+
+def test_user_profiles_come_from_edgecv_devices_and_bad_ones_fail_in_one_line(tmp_path):
+    (tmp_path / "jetson.toml").write_text('name = "jetson"\narch = "aarch64"\ncores = 6\n[ssh]\nhost = "me@jetson"\n')
+    env = {**os.environ, "EDGECV_DEVICES": str(tmp_path)}
+    out = subprocess.run([EDGECV, "devices", "--json"], env=env, capture_output=True, text=True, check=True)
+    jetson = next(d for d in json.loads(out.stdout)["devices"] if d["name"] == "jetson")
+    assert jetson["reach"] == "ssh" and jetson["emulated"] is False
+    (tmp_path / "broken.toml").write_text('name = "x"\ncolour = "red"\n')
+    bad = subprocess.run([EDGECV, "devices"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "unknown device profile keys colour" in bad.stderr
+    with pytest.raises(UsageError, match="unknown device 'nope'"):
+        get_device("nope")
+
+
+def test_numpy_nms_in_the_device_script_equals_the_evaluators_nms():
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        xy = rng.uniform(0, 100, (300, 2)).astype(np.float32)
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (300, 2)).astype(np.float32)], 1)
+        scores = rng.uniform(0, 1, (300, 6)).astype(np.float32) ** 4
+        ours = numpy_nms(boxes, scores, 0.25, 0.45, 300)
+        theirs = torch_nms(torch.from_numpy(boxes[None]), torch.from_numpy(scores[None]), 0.25, 0.45, 300)[0].numpy()
+        assert ours.shape == theirs.shape and np.allclose(ours, theirs)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P"])
+def test_the_scripts_png_reader_without_pillow_equals_pillow(tmp_path, mode):
+    from edgecv.data.base import read_image
+
+    rng = np.random.default_rng(1)
+    smooth = np.cumsum(rng.integers(0, 9, (37, 53, 4)), axis=1).astype(np.uint8)  # makes PNG pick every filter
+    image = Image.fromarray(smooth, "RGBA").convert(mode)
+    path = tmp_path / f"x-{mode}.png"
+    image.save(path)
+    assert np.array_equal(_read_without_pillow(path), read_image(path))
+    (tmp_path / "x.ppm").write_bytes(b"P6\n# c\n3 2\n255\n" + bytes(range(18)))
+    assert _read_without_pillow(tmp_path / "x.ppm").reshape(-1).tolist() == list(range(18))
+
+
+def _images(tmp_path: Path, data: str, size: int, n: int = 3) -> list[str]:
+    from edgecv.data import get_dataset
+
+    ds = get_dataset(data, "val", imgsz=size, limit=n)
+    paths = []
+    for i in range(n):
+        path = tmp_path / f"{data}-{i}.png"
+        Image.fromarray(ds[i][0]).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_predict_prints_classes_and_boxes_and_survives_a_corrupt_image(zoo_artifacts, tmp_path):
+    cls = _images(tmp_path, "shapes", 64)
+    (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    art = zoo_artifacts[("mobilenet_v2", "tflite", "int8")]
+    out = subprocess.run([EDGECV, "predict", str(art.path), *cls, str(tmp_path / "corrupt.png"), "--top", "2"],
+                         capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "cannot read image" in out.stderr and "corrupt.png" in out.stderr and out.stdout.count("shapes-") == 3
+    det = subprocess.run([EDGECV, "predict", str(zoo_artifacts[("yolo_n", "onnx", "fp32")].path),
+                          *_images(tmp_path, "shapes-det", 64, 1), "--json"], capture_output=True, text=True)
+    report = json.loads(det.stdout)
+    assert report["task"] == "detection" and all(len(p["box"]) == 4 for p in report["results"][0]["predictions"])
+    wrong = subprocess.run([EDGECV, "predict", str(tmp_path / "corrupt.png"), cls[0]], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "no runtime opens corrupt.png" in wrong.stderr
+
+
+def test_predict_with_the_torch_runtime_matches_the_fp32_artifact(zoo_artifacts, tmp_path):
+    images = _images(tmp_path, "shapes", 64, 2)
+    art = zoo_artifacts[("mobilenet_v2", "onnx", "fp32")]
+    ref = edgecv_predict = __import__("edgecv.predict", fromlist=["predict"]).predict
+    a = ref("mobilenet_v2", images, top=3, imgsz=64)
+    b = edgecv_predict(str(art.path), images, top=3)
+    assert [[p["label"] for p in r["predictions"]] for r in a["results"]] == \
+           [[p["label"] for p in r["predictions"]] for r in b["results"]]
+
+
+def test_the_device_script_runs_standalone_with_numpy_and_a_runtime(zoo_artifacts, tmp_path):
+    """Copied out of the package and run with python -I, it needs nothing of edgecv's."""
+    script = tmp_path / "edgecv_device.py"
+    shutil.copy(DEVICE_SCRIPT, script)
+    images = _images(tmp_path, "shapes", 64, 2)
+    art = zoo_artifacts[("mobilenet_v2", "onnx", "int8")]
+    out = subprocess.run([sys.executable, "-I", str(script), "predict", str(art.path), *images, "--json"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    from edgecv.predict import predict
+
+    ours = predict(str(art.path), images)
+    assert json.loads(out.stdout)["results"] == ours["results"]
+    bad = subprocess.run([sys.executable, "-I", str(script), "predict", str(tmp_path / "nope.onnx"), images[0]],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and bad.stderr.startswith("edgecv_device: error: model file not found")
+
+
+# --- emulated Raspberry Pi ---------------------------------------------------------------------------------
+
+@can_emulate
+def test_emulated_rpi4_gives_the_hosts_outputs_for_every_artifact(zoo_artifacts):
+    """The real aarch64 onnxruntime and LiteRT under qemu (Cortex-A72) against the same x86 builds."""
+    rng = np.random.default_rng(0)
+    for (model, fmt, precision), art in sorted(zoo_artifacts.items()):
+        shape = [2 if d is None else d for d in art.metadata["inputs"][0]["shape"]]
+        x = rng.standard_normal(shape).astype(np.float32)
+        host = edgecv.load(art.path).run(x)
+        with edgecv.load(art.path, device="rpi4") as pi:
+            assert pi.emulated and pi.device == "rpi4" and pi.environment["machine"] == "aarch64"
+            assert pi.environment["cpu"].startswith("Raspberry Pi 4")
+            out = pi.run(x)
+        for name in host:
+            scale = float(np.abs(host[name]).max()) or 1.0
+            # int8 kernels are integer arithmetic: identical; fp32 differs by float summation order only
+            limit = 1e-6 if precision == "int8" else 1e-4
+            assert np.abs(host[name] - out[name]).max() / scale < limit, (model, fmt, precision, name)
+
+
+@can_emulate
+@pytest.mark.parametrize("model, fmt", [("mobilenet_v2", "tflite"), ("yolo_n", "onnx")])
+def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, model, fmt):
+    from edgecv.evaluate import evaluate_artifact
+
+    art = zoo_artifacts[(model, fmt, "int8")]
+    limit = 48 if model == "mobilenet_v2" else 16
+    host = evaluate_artifact(str(art.path), limit=limit)
+    pi = evaluate_artifact(str(art.path), device="rpi4", limit=limit)
+    assert pi["emulated"] is True and host["emulated"] is False
+    assert pi["metrics"] == host["metrics"]
+
+
+@can_emulate
+def test_the_device_script_predicts_inside_the_emulated_pi_without_pillow_or_edgecv(zoo_artifacts, tmp_path):
+    from edgecv.predict import predict
+    from edgecv.runtimes.emulated import Emulator
+
+    emulator = Emulator()
+    emulator.ensure()
+    assert not list(emulator.site.glob("PIL*")) and not list(emulator.site.glob("edgecv*"))
+    for key, data in ((("mobilenet_v2", "tflite", "int8"), "shapes"), (("yolo_n", "onnx", "int8"), "shapes-det")):
+        art = zoo_artifacts[key]
+        images = _images(tmp_path, data, 64, 2)
+        cmd = emulator.command(get_device("rpi4"), ["predict", str(art.path), *images, "--json"])
+        out = subprocess.run(cmd, env=emulator.env(), capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-2000:]
+        report = json.loads(out.stdout)
+        assert report["environment"]["machine"] == "aarch64"
+        host = predict(str(art.path), images)
+        for mine, theirs in zip(report["results"], host["results"]):
+            assert [p["label"] for p in mine["predictions"]] == [p["label"] for p in theirs["predictions"]]
+            assert np.allclose([p["score"] for p in mine["predictions"]], [p["score"] for p in theirs["predictions"]],
+                               atol=1e-4)
+
+
+@can_emulate
+def test_eval_and_predict_on_rpi4_from_the_command_line(zoo_artifacts, tmp_path):
+    art = zoo_artifacts[("mobilenet_v2", "tflite", "int8")]
+    out = subprocess.run([EDGECV, "eval", str(art.path), "--device", "rpi4", "--limit", "8", "--json"],
+                         capture_output=True, text=True)
+    result = json.loads(out.stdout)
+    assert result["device"] == "rpi4" and result["emulated"] is True and result["metrics"]["images"] == 8
+    pred = subprocess.run([EDGECV, "predict", str(art.path), *_images(tmp_path, "shapes", 64, 1), "--device", "rpi4"],
+                          capture_output=True, text=True)
+    assert pred.returncode == 0 and "rpi4 (emulated)" in pred.stderr and "says nothing about the board" in pred.stderr
+    torch_on_pi = subprocess.run([EDGECV, "predict", "mobilenet_v2", str(tmp_path / "shapes-0.png"), "--device", "rpi4"],
+                                 capture_output=True, text=True)
+    assert torch_on_pi.returncode == 2 and "runs on this machine only" in torch_on_pi.stderr
+
+
+# --- a board over SSH (an sshd the test starts on 127.0.0.1) -----------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def sshd(tmp_path):
+    sshd = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
+    if sshd is None:
+        pytest.skip("OpenSSH server not installed (apt install openssh-server; .ci/run does)")
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / name)], check=True)
+    (keys / "authorized_keys").write_text((keys / "client.pub").read_text())
+    port = _free_port()
+    config = keys / "sshd_config"
+    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {keys / 'host'}\nPidFile {keys / 'pid'}\n"
+                      f"AuthorizedKeysFile {keys / 'authorized_keys'}\nPasswordAuthentication no\n"
+                      "KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+                      f"SetEnv PATH={os.environ['PATH']}\n")
+    Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
+    proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    for _ in range(50):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    host_key = (keys / "host.pub").read_text().split()
+    (keys / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    profile = tmp_path / "board.toml"
+    profile.write_text(f'name = "board"\narch = "{platform.machine()}"\ncores = 2\n[ssh]\n'
+                       f'host = "{os.environ.get("USER", "root")}@127.0.0.1"\nport = {port}\n'
+                       f'identity_file = "{keys / "client"}"\nknown_hosts = "{keys / "known_hosts"}"\n'
+                       f'python = "{sys.executable}"\nworkdir = "{tmp_path / "remote"}"\n')
+    yield profile, keys, port
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_a_board_over_ssh_runs_the_pushed_artifact_and_reports_device_timings(zoo_artifacts, sshd, tmp_path):
+    profile, keys, port = sshd
+    art = zoo_artifacts[("mobilenet_v2", "tflite", "int8")]
+    x = np.random.default_rng(0).standard_normal((3, 64, 64, 3)).astype(np.float32)
+    with edgecv.load(art.path, device=str(profile)) as board:
+        assert board.device == "board" and board.emulated is False
+        out = board.run(x)
+        assert board.last_infer_ms > 0 and len(board.bench(1, 3)) == 3
+    assert np.array_equal(out["output_0"], edgecv.load(art.path).run(x)["output_0"])
+    pushed = sorted(p.name for p in (tmp_path / "remote").iterdir())
+    assert any(n.endswith(art.path.name) for n in pushed) and any(n.startswith("edgecv_device-") for n in pushed)
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "remote").iterdir()}
+    edgecv.load(art.path, device=str(profile)).close()  # content-named: nothing is pushed twice
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "remote").iterdir()} == stamp
+
+
+def test_ssh_refuses_an_unknown_host_key(zoo_artifacts, sshd):
+    profile, keys, port = sshd
+    other = keys / "other"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    (keys / "known_hosts").write_text(f"[127.0.0.1]:{port} {other.with_suffix('.pub').read_text()}")
+    with pytest.raises(EdgecvError, match="ssh to .*127.0.0.1 failed: .*[Hh]ost key verification failed"):
+        edgecv.load(zoo_artifacts[("mobilenet_v2", "onnx", "int8")].path, device=str(profile))
