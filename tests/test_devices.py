@@ -106,9 +106,10 @@ def test_predict_prints_classes_and_boxes_and_survives_a_corrupt_image(zoo_artif
 def test_predict_with_the_torch_runtime_matches_the_fp32_artifact(zoo_artifacts, tmp_path):
     images = _images(tmp_path, "shapes", 64, 2)
     art = zoo_artifacts[("mobilenet_v2", "onnx", "fp32")]
-    ref = edgecv_predict = __import__("edgecv.predict", fromlist=["predict"]).predict
-    a = ref("mobilenet_v2", images, top=3, imgsz=64)
-    b = edgecv_predict(str(art.path), images, top=3)
+    from edgecv.predict import predict
+
+    a = predict("mobilenet_v2", images, top=3, imgsz=64)
+    b = predict(str(art.path), images, top=3)
     assert [[p["label"] for p in r["predictions"]] for r in a["results"]] == \
            [[p["label"] for p in r["predictions"]] for r in b["results"]]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import edgecv
 from edgecv.artifact import read_metadata
 from edgecv.cli import cli
-from edgecv.runtimes import open_session, predictor
+from edgecv.runtimes import load, predictor
 
 pytest.importorskip("onnxruntime")
 HAVE_TFLITE = all(__import__("importlib").util.find_spec(m) for m in ("litert_torch", "ai_edge_quantizer", "ai_edge_litert"))
@@ -83,7 +82,7 @@ def test_metadata_lets_a_runtime_run_the_file_alone(classifier_exports):
         # evaluate from the file and its metadata only
         pre = Preprocess.from_dict(meta["preprocess"])
         ds = get_dataset("shapes", "val", imgsz=pre.input_size, limit=64)
-        top1 = Evaluator(ds, pre)(predictor(open_session(art.path, threads=2), meta))["top1"]
+        top1 = Evaluator(ds, pre)(predictor(load(art.path, threads=2), meta))["top1"]
         assert top1 > 80, art.path.name
 
 

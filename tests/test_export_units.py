@@ -11,7 +11,6 @@ import pytest
 from edgecv.artifact import artifact_name, onnx_metadata_props, read_metadata, tflite_metadata
 from edgecv.errors import UsageError
 from edgecv.exporters.parity import compare, judge, matched_box_iou
-from edgecv.runtimes.base import Session, TensorInfo
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -109,34 +108,3 @@ def test_matched_box_iou_is_one_for_identical_detections_and_drops_when_boxes_mo
     moved = boxes + np.array([[[20, 0, 20, 0], [0, 0, 0, 0]]], np.float32)
     assert matched_box_iou(boxes, scores, moved, scores) == pytest.approx((1 / 3 + 1) / 2, abs=1e-3)
     assert matched_box_iou(boxes, scores, boxes, scores * 0) == 0.0  # the artifact finds nothing
-
-
-class _Echo(Session):
-    """Returns its (already converted) input, so the base class's conversions are visible."""
-
-    def __init__(self, dtype, scale=None, zero_point=0, batch=None):
-        self.inputs = [TensorInfo("x", (batch, 4), np.dtype(dtype), scale, zero_point)]
-        self.outputs = [TensorInfo("y", (batch, 4), np.dtype(dtype), scale, zero_point)]
-        self.batches = []
-
-    def _infer(self, x):
-        self.batches.append(x.shape[0])
-        return [x]
-
-
-def test_session_quantizes_int8_inputs_and_dequantizes_outputs():
-    s = _Echo(np.int8, scale=0.5, zero_point=-3)
-    x = np.array([[0.0, 1.0, -70.0, 100.0]], np.float32)
-    y = s.run(x)[0]
-    assert y.dtype == np.float32
-    np.testing.assert_allclose(y, [[0.0, 1.0, -62.5, 65.0]])  # clipped at int8's -128 and 127
-
-
-def test_session_feeds_a_fixed_batch_model_any_number_of_images():
-    s = _Echo(np.float32, batch=4)
-    x = np.arange(40, dtype=np.float32).reshape(10, 4)
-    y = s.run(x)[0]
-    np.testing.assert_array_equal(y, x)
-    assert s.batches == [4, 4, 4]  # the last chunk is padded to the fixed batch
-    h = _Echo(np.float16)
-    assert h.run(x)[0].dtype == np.float32

@@ -63,6 +63,12 @@ def test_int8_inputs_are_quantized_with_the_file_scale_and_outputs_dequantized()
     assert s.run(raw, raw=True)["y"].dtype == np.int8
 
 
+def test_fp16_models_take_and_give_float32():
+    s = Echo(TensorInfo("x", (None, 4), np.dtype(np.float16)))
+    y = s.run(np.ones((1, 4), np.float32))["y"]
+    assert s.calls[-1].dtype == np.float16 and y.dtype == np.float32
+
+
 def test_an_unnormalised_uint8_image_is_refused_by_a_float_model():
     s = Echo(TensorInfo("x", (None, 3, 4, 4), np.dtype(np.float32)))
     with pytest.raises(UsageError, match="takes float32, got uint8"):
@@ -211,3 +217,22 @@ def test_onnxruntime_litert_and_torch_agree_within_the_precision_tolerance(zoo_a
         a, b = outputs.values()
         a, b = (a, b) if task == "classification" else (a[1], b[1])
         assert np.abs(a - b).max() < 1e-3
+
+
+def test_a_model_with_an_unknown_custom_op_fails_naming_the_op(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("FancyWarp", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    path = tmp_path / "custom.onnx"
+    onnx.save(model, path)
+    image = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(image)
+    out = subprocess.run([EDGECV, "predict", str(path), str(image)], capture_output=True, text=True)
+    assert out.returncode == 1 and out.stderr.strip() == (
+        "edgecv: error: custom.onnx uses an operator onnxruntime does not have: com.example:FancyWarp")

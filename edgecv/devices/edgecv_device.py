@@ -519,8 +519,9 @@ class LiteRTModel:
         self.version = getattr(module, "__version__", None) or _package_version()
         options = {} if xnnpack else {  # XNNPACK is the default CPU delegate; this leaves builtin kernels only
             "experimental_op_resolver_type": module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}
-        self.interpreter = module.Interpreter(model_path=str(path), num_threads=threads, **options)
-        self.interpreter.allocate_tensors()
+        with _quiet_native_stderr():  # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" here
+            self.interpreter = module.Interpreter(model_path=str(path), num_threads=threads, **options)
+            self.interpreter.allocate_tensors()
         signatures = self.interpreter.get_signature_list()
         if not signatures:
             raise DeviceError(f"{path.name} has no signature; re-export it with a current converter")
@@ -544,6 +545,27 @@ class LiteRTModel:
             it.set_tensor(self._in_index[n], x)
         it.invoke()
         return [it.get_tensor(i) for i in self._out_index]
+
+
+class _quiet_native_stderr:
+    """Silence what native code writes to fd 2 (Python exceptions still propagate); EDGECV_VERBOSE=1 keeps it."""
+
+    def __enter__(self):
+        self.saved = None
+        if os.environ.get("EDGECV_VERBOSE") != "1":
+            try:
+                sys.stderr.flush()
+                self.saved = os.dup(2)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+            except OSError:
+                self.saved = None
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
 
 
 def _package_version() -> str | None:

@@ -131,8 +131,9 @@ class Emulator:
                 shutil.rmtree(self.root)
             work.rename(self.root)
             work = None
-            log("checking the environment: importing numpy, onnxruntime and ai_edge_litert under qemu")
-            probe = "import numpy, onnxruntime, ai_edge_litert.interpreter, platform; print(platform.machine())"
+            modules = [{"ai-edge-litert": "ai_edge_litert.interpreter"}.get(k, k) for k in sorted(self.versions)]
+            log(f"checking the environment: importing {', '.join(modules)} under qemu")
+            probe = f"import platform, {', '.join(modules)}; print(platform.machine())"
             out = subprocess.run(self.command(_PROBE_DEVICE, ["-c", probe], script=False), capture_output=True,
                                  text=True, env=self.env(), timeout=600)
             if out.returncode != 0 or out.stdout.strip() != "aarch64":
@@ -201,9 +202,23 @@ def open_emulated(device: Device, path: Path, runtime: str, threads: int | None,
 
 # --- Debian: index, dependency closure, download, unpack --------------------------------------------------
 
-def _get(url: str) -> bytes:
+def _get(url: str, label: str | None = None) -> bytes:
+    """Download ``url``; with a ``label`` and a terminal on stderr, show a progress bar."""
     with urllib.request.urlopen(url, timeout=120) as response:
-        return response.read()
+        if label is None or not sys.stderr.isatty():
+            return response.read()
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+        total = int(response.headers.get("Content-Length") or 0) or None
+        chunks = []
+        columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(label, total=total)
+            while chunk := response.read(1 << 20):
+                chunks.append(chunk)
+                bar.advance(task, len(chunk))
+        return b"".join(chunks)
 
 
 def _debian_index(arch: str, log: Log) -> dict[str, dict[str, str]]:
@@ -222,7 +237,7 @@ def _debian_index(arch: str, log: Log) -> dict[str, dict[str, str]]:
     match = re.search(rf"^ ([0-9a-f]{{64}})\s+\d+\s+{re.escape(name)}$", release.decode(), re.M)
     if not match:
         raise EdgecvError(f"{name} is not listed in Debian's InRelease")
-    packed = _get(f"{MIRROR}/dists/{SUITE}/{name}")
+    packed = _get(f"{MIRROR}/dists/{SUITE}/{name}", f"Debian {SUITE} {arch} index")
     if hashlib.sha256(packed).hexdigest() != match.group(1):
         raise EdgecvError(f"{name} does not match its checksum in InRelease")
     index = {}
@@ -250,7 +265,7 @@ def _resolve(index: dict[str, dict[str, str]], roots: tuple[str, ...]) -> list[s
 
 
 def _fetch_deb(entry: dict[str, str]) -> bytes:
-    data = _get(f"{MIRROR}/{entry['Filename']}")
+    data = _get(f"{MIRROR}/{entry['Filename']}", entry["Package"])
     if hashlib.sha256(data).hexdigest() != entry["SHA256"]:
         raise EdgecvError(f"{entry['Filename']} does not match its SHA-256 in Debian's index")
     return data

@@ -8,6 +8,7 @@ A GPU provider that onnxruntime cannot start is an error, never a silent fall-ba
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,9 @@ class OnnxRuntimeSession(Session):
             self.session = ort.InferenceSession(str(path), options,
                                                 providers=_provider_list(provider, device_id, cuda_graph, path))
         except Exception as exc:  # onnxruntime raises its own exception types for bad files and missing ops
+            op = re.search(r"(\S+?)\(-?\d+\) is not a registered function/op", str(exc))
+            if op:
+                raise EdgecvError(f"{path.name} uses an operator onnxruntime does not have: {op.group(1)}") from None
             raise EdgecvError(f"onnxruntime cannot load {path.name}: {_first_line(exc)}") from None
         active = self.session.get_providers()[0]
         if active != _EP[provider]:

@@ -1,0 +1,73 @@
+"""What does edgecv's Session add to the bare runtime call? Goal: at most 3% + 50 us at the median.
+
+For MobileNetV2 fp32 and int8, ONNX and TFLite, at 224 px (a real workload) and 64 px (a tiny one, where
+a fixed cost shows most), it times in alternating rounds, on the very same loaded model:
+  bare:    onnxruntime ``InferenceSession.run(None, {name: x})`` / LiteRT ``set_tensor; invoke; get_tensor``
+  edgecv:  ``Session.run(x)`` (input checks, dtype handling, outputs by name)
+and prints both medians, the ratio and the difference in microseconds.
+
+    python benchmarks/session_overhead.py [--out exports/bench] [--rounds 7] [--iters 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+
+def per_call_us(fn, iters: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    return (time.perf_counter() - t0) / iters * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="exports/bench")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--iters", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+
+    import edgecv
+
+    print(f"{'artifact':32} {'bare us':>9} {'edgecv us':>10} {'ratio':>7} {'+us':>7}  within 3% + 50 us")
+    worst = 0.0
+    for size in (224, 64):
+        arts = edgecv.export("mobilenet_v2", "onnx,tflite", "fp32,int8", data="shapes", imgsz=size, out=args.out,
+                             parity_samples=0, log=lambda m: None)
+        for art in arts:
+            session = edgecv.load(art.path, threads=args.threads)
+            shape = [1 if d is None else d for d in session.inputs[0].shape]
+            x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            if art.format == "onnx":
+                ort, feeds = session.session, {session.inputs[0].name: x}
+                bare = lambda: ort.run(None, feeds)  # noqa: E731
+            else:
+                it = session.model.interpreter
+                i_in, i_out = session.model._in_index[session.inputs[0].name], session.model._out_index
+
+                def bare():
+                    it.set_tensor(i_in, x)
+                    it.invoke()
+                    return [it.get_tensor(i) for i in i_out]
+            wrapped = lambda: session.run(x)  # noqa: E731
+            for _ in range(20):
+                bare(), wrapped()
+            b, w = [], []
+            for _ in range(args.rounds):
+                b.append(per_call_us(bare, args.iters))
+                w.append(per_call_us(wrapped, args.iters))
+            bm, wm = statistics.median(b), statistics.median(w)
+            ok = wm <= bm * 1.03 + 50
+            worst = max(worst, wm / bm)
+            print(f"{art.path.name:32} {bm:9.1f} {wm:10.1f} {wm / bm:7.3f} {wm - bm:7.1f}  {'yes' if ok else 'NO'}")
+    print(f"worst ratio {worst:.3f}")
+
+
+if __name__ == "__main__":
+    main()
