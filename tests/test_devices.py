@@ -75,6 +75,42 @@ def test_the_scripts_png_reader_without_pillow_equals_pillow(tmp_path, mode):
     assert _read_without_pillow(tmp_path / "x.ppm").reshape(-1).tolist() == list(range(18))
 
 
+def _png_with_every_filter(pixels: np.ndarray) -> bytes:
+    """An RGB PNG whose rows cycle through filter types 0-4 (None, Sub, Up, Average, Paeth)."""
+    import struct
+    import zlib
+
+    h, w, c = pixels.shape
+    img = pixels.astype(np.int32).reshape(h, w * c)
+    rows = []
+    for y in range(h):
+        kind, line = y % 5, img[y]
+        prev = img[y - 1] if y else np.zeros_like(line)
+        left = np.concatenate([np.zeros(c, np.int32), line[:-c]])
+        up_left = np.concatenate([np.zeros(c, np.int32), prev[:-c]])
+        if kind == 4:
+            p = left + prev - up_left
+            pa, pb, pc = np.abs(p - left), np.abs(p - prev), np.abs(p - up_left)
+            pred = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, prev, up_left))
+        else:
+            pred = [np.zeros_like(line), left, prev, (left + prev) >> 1][kind]
+        rows.append(bytes([kind]) + ((line - pred) & 0xFF).astype(np.uint8).tobytes())
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(rows))) + chunk(b"IEND", b""))
+
+
+def test_the_png_reader_undoes_every_png_filter(tmp_path):
+    pixels = np.random.default_rng(2).integers(0, 256, (23, 17, 3)).astype(np.uint8)
+    path = tmp_path / "filters.png"
+    path.write_bytes(_png_with_every_filter(pixels))
+    assert np.array_equal(np.asarray(Image.open(path)), pixels)  # Pillow agrees the file is what we meant
+    assert np.array_equal(_read_without_pillow(path), pixels)
+
+
 def _images(tmp_path: Path, data: str, size: int, n: int = 3) -> list[str]:
     from edgecv.data import get_dataset
 

@@ -236,3 +236,13 @@ def test_a_model_with_an_unknown_custom_op_fails_naming_the_op(tmp_path):
     out = subprocess.run([EDGECV, "predict", str(path), str(image)], capture_output=True, text=True)
     assert out.returncode == 1 and out.stderr.strip() == (
         "edgecv: error: custom.onnx uses an operator onnxruntime does not have: com.example:FancyWarp")
+
+
+def test_eval_refuses_options_that_do_not_fit_the_target(zoo_artifacts):
+    art = str(zoo_artifacts[("mobilenet_v2", "onnx", "fp32")].path)
+    for args in ([art, "--weights", "w.safetensors"], ["mobilenet_v2", "--device", "rpi4"]):
+        out = subprocess.run([EDGECV, "eval", *args], capture_output=True, text=True)
+        assert out.returncode == 2 and out.stderr.startswith("edgecv: error: ") and out.stderr.count("\n") == 1
+    ok = subprocess.run([EDGECV, "eval", art, "--limit", "20", "--json"], capture_output=True, text=True, check=True)
+    result = json.loads(ok.stdout)
+    assert result["runtime"] == "onnxruntime" and result["data"] == "shapes" and result["metrics"]["images"] == 20

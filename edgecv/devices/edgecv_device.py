@@ -215,14 +215,14 @@ def _unfilter(raw: bytes, h: int, stride: int, bpp: int) -> np.ndarray:
             cur = line
         elif kind == 2:
             cur = (line + prev) & 0xFF
-        elif kind in (1, 3, 4):  # depend on the pixel to the left: one pixel at a time
+        elif kind == 1:  # Sub: a running sum along the row, per channel
+            cur = (np.cumsum(line.reshape(-1, bpp), axis=0) & 0xFF).reshape(-1)
+        elif kind in (3, 4):  # Average, Paeth: depend on the decoded left pixel, one byte at a time (slow)
             cur = np.zeros(stride, np.int32)
             for x in range(stride):
                 a = cur[x - bpp] if x >= bpp else 0
                 b, c = prev[x], (prev[x - bpp] if x >= bpp else 0)
-                if kind == 1:
-                    pred = a
-                elif kind == 3:
+                if kind == 3:
                     pred = (a + b) >> 1
                 else:
                     p = a + b - c

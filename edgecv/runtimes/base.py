@@ -71,15 +71,15 @@ class Session(ABC):
 
         Outputs are float32 (int8 outputs dequantized) unless ``raw``, which keeps the model's own dtypes."""
         feeds = self._feeds(inputs)
-        n = len(next(iter(feeds.values())))
-        batch = self.inputs[0].shape[0] if self.inputs[0].shape else None
+        batch = self.inputs[0].shape[0] if len(self.inputs) == 1 and self.inputs[0].shape else None
+        n = len(next(iter(feeds.values()))) if batch is not None else None
         outs = self._infer(feeds) if batch in (None, n) else self._chunked(feeds, n, batch)
         if raw:
             return {o.name: y for o, y in zip(self.outputs, outs)}
         return {o.name: from_output_dtype(y, o) for o, y in zip(self.outputs, outs)}
 
     def _chunked(self, feeds: dict[str, np.ndarray], n: int, batch: int) -> list[np.ndarray]:
-        """A fixed-batch model fed ``n`` items: run in chunks, padding the last one."""
+        """A fixed-batch single-input model fed ``n`` items: run in chunks, padding the last one."""
         parts = []
         for start in range(0, n, batch):
             chunk = {k: v[start:start + batch] for k, v in feeds.items()}
@@ -104,11 +104,7 @@ class Session(ABC):
         else:
             raise UsageError(f"{self._label()} has {len(self.inputs)} inputs "
                              f"({', '.join(i.name for i in self.inputs)}); pass a dict of arrays")
-        feeds = {info.name: self._check(info, given[info.name]) for info in self.inputs}
-        sizes = {len(v) for v in feeds.values()}
-        if len(sizes) > 1:
-            raise UsageError(f"{self._label()}: inputs have different batch sizes {sorted(sizes)}")
-        return feeds
+        return {info.name: self._check(info, given[info.name]) for info in self.inputs}
 
     def _check(self, info: TensorInfo, x: Any) -> np.ndarray:
         x = np.asarray(x)
