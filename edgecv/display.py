@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .models.card import ModelCard
@@ -115,13 +116,15 @@ def export_table(artifacts) -> None:
 
 def runtimes_table(rows: list[dict]) -> None:
     table = Table(title="edgecv runtimes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("runtime", "here", "version", "opens", "providers", "on devices", "why not"):
-        table.add_column(col, overflow="fold", no_wrap=col != "why not")
+    for col in ("runtime", "here", "version", "opens", "providers", "on devices"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
         table.add_row(r["name"], "yes" if r["available"] else "[red]no[/]", r.get("version") or "-",
-                      " ".join(r.get("files") or []) or "zoo/ckpt", _providers(r), "yes" if r.get("on_devices") else "-",
-                      r.get("reason") or "")
+                      " ".join(r.get("files") or []) or "zoo/ckpt", _providers(r), "yes" if r.get("on_devices") else "-")
     console.print(table)
+    for r in rows:
+        if not r["available"]:
+            console.print(f"{r['name']}: {escape(r['reason'])}", soft_wrap=True)
 
 
 def _providers(row: dict) -> str:
@@ -139,6 +142,7 @@ def devices_table(rows: list[dict]) -> None:
         reach = r["reach"]
         if r.get("emulated"):
             reach += " (ready)" if r.get("emulation_ready") else " (set up on first use)"
-        table.add_row(r["name"], reach, r.get("cpu", "-"), str(r.get("cores", "-")), str(r.get("clock_ghz", "-")),
-                      " ".join(r.get("isa", [])) or "-", str(r.get("memory_gb", "-")))
+        cells = (r["name"], reach, r.get("cpu", "-"), r.get("cores", "-"), r.get("clock_ghz", "-"),
+                 " ".join(r.get("isa", [])) or "-", r.get("memory_gb", "-"))
+        table.add_row(*(escape(str(c)) for c in cells))  # profiles are user files: no rich markup
     console.print(table)

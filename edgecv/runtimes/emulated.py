@@ -36,7 +36,7 @@ from typing import Callable
 
 from ..cache import cache_dir
 from ..devices import DEVICE_SCRIPT, Device
-from ..errors import EdgecvError, UsageError
+from ..errors import EdgecvError, MissingDependencyError, UsageError
 from .remote import RemoteSession
 
 MIRROR = os.environ.get("EDGECV_DEBIAN_MIRROR", "https://deb.debian.org/debian")
@@ -195,6 +195,10 @@ def open_emulated(device: Device, path: Path, runtime: str, threads: int | None,
     if shutil.which("unshare") is None:
         raise EdgecvError("emulation needs util-linux's unshare (apt install util-linux)")
     emulator = Emulator()
+    package = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}[runtime]
+    if package not in emulator.versions:
+        raise MissingDependencyError(f"the emulated {device.name} runs the host's own {package} version, and the host "
+                                     f"has none: install it (pip install 'edgecv[{'onnx' if runtime == 'onnxruntime' else 'tflite'}]')")
     emulator.ensure(log)
     args = ["serve", str(Path(path).resolve()), "--runtime", runtime, *(["--threads", str(threads)] if threads else [])]
     return RemoteSession(emulator.command(device, args), emulator.env(), f"{device.name} (emulated)")
