@@ -28,7 +28,6 @@ from .calibration import load_images
 from .parity import compare, judge
 
 
-
 def _as_list(value: str | Sequence[str]) -> list[str]:
     items = value.split(",") if isinstance(value, str) else list(value)
     return [v.strip().lower() for v in items if v.strip()]
