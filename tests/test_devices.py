@@ -306,3 +306,13 @@ def test_ssh_refuses_an_unknown_host_key(zoo_artifacts, sshd):
     (keys / "known_hosts").write_text(f"[127.0.0.1]:{port} {other.with_suffix('.pub').read_text()}")
     with pytest.raises(EdgecvError, match="ssh to .*127.0.0.1 failed: .*[Hh]ost key verification failed"):
         edgecv.load(zoo_artifacts[("mobilenet_v2", "onnx", "int8")].path, device=str(profile))
+
+
+def test_a_device_that_stops_answering_is_stopped_and_reported(tmp_path):
+    """A fake device prints nothing and sleeps: the session gives up after its timeout, in one line."""
+    from edgecv.runtimes.remote import RemoteSession
+
+    start = time.perf_counter()
+    with pytest.raises(EdgecvError, match=r"fake board: no reply within 1 s during start"):
+        RemoteSession([sys.executable, "-c", "import time; time.sleep(60)"], None, "fake board", timeout_s=1)
+    assert time.perf_counter() - start < 10

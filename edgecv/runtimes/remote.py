@@ -7,6 +7,8 @@ calls itself (``bench``), so transfer time never counts as the model's latency.
 
 from __future__ import annotations
 
+import io
+import select
 import subprocess
 import tempfile
 from typing import Any
@@ -19,14 +21,19 @@ from .base import Session, TensorInfo
 
 
 class RemoteSession(Session):
-    def __init__(self, argv: list[str], env: dict[str, str] | None, where: str) -> None:
-        self.where = where
+    """``timeout_s`` bounds the wait for each reply (start-up included): a device that hangs is killed and
+    reported instead of blocking the caller forever."""
+
+    def __init__(self, argv: list[str], env: dict[str, str] | None, where: str, timeout_s: float = 900.0) -> None:
+        self.where, self.timeout_s = where, timeout_s
         self._stderr = tempfile.TemporaryFile()
         try:
+            # Unbuffered, so select() sees exactly what has arrived; writes go through a buffer of our own.
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                         env=env)
+                                         env=env, bufsize=0)
         except OSError as exc:
             raise EdgecvError(f"cannot start {argv[0]} for {where}: {exc}") from None
+        self._in = io.BufferedWriter(self.proc.stdin)
         header, _ = self._receive("start")
         self.inputs = [TensorInfo.from_spec(s) for s in header["inputs"]]
         self.outputs = [TensorInfo.from_spec(s) for s in header["outputs"]]
@@ -35,6 +42,11 @@ class RemoteSession(Session):
         self.last_infer_ms: float | None = None
 
     def _receive(self, what: str) -> tuple[dict, list]:
+        ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout_s)
+        if not ready:
+            self.proc.kill()
+            raise EdgecvError(f"{self.where}: no reply within {self.timeout_s:.0f} s during {what}; the device "
+                              "process was stopped")
         try:
             header, arrays = read_frame(self.proc.stdout)
         except (EOFError, ValueError, OSError) as exc:
@@ -55,7 +67,7 @@ class RemoteSession(Session):
 
     def _send(self, header: dict, arrays: list | None = None) -> None:
         try:
-            write_frame(self.proc.stdin, header, arrays)
+            write_frame(self._in, header, arrays)
         except (BrokenPipeError, OSError):
             raise EdgecvError(f"{self.where}: the device process has ended ({self._stderr_tail()})") from None
 
@@ -77,8 +89,8 @@ class RemoteSession(Session):
         if getattr(self, "proc", None) is None or self.proc.poll() is not None:
             return
         try:
-            write_frame(self.proc.stdin, {"op": "close"})
-            self.proc.stdin.close()
+            write_frame(self._in, {"op": "close"})
+            self._in.close()
             self.proc.wait(timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             self.proc.kill()
