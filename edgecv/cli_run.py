@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -124,3 +125,67 @@ def devices_cmd(setup: str | None, as_json: bool) -> None:
         click.echo(json.dumps({"devices": rows}, indent=2))
     else:
         devices_table(rows)
+
+
+@cli.command("profile")
+@click.argument("targets", nargs=-1)
+@click.option("--format", "formats", help="Comma-separated: pytorch, onnx, tflite (default: all three).")
+@click.option("--precision", "precisions", help="Comma-separated: fp32, fp16, int8 (default: all three).")
+@click.option("--runtime", "runtimes", help="Comma-separated runtimes (default: every one that opens the format).")
+@click.option("--provider", "providers", help="Comma-separated providers (default: those available here).")
+@click.option("--device", "devices", default="host", show_default=True, help="Comma-separated device profiles.")
+@click.option("--data", help="Accuracy on this dataset's val split (default: the data the model was trained on).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N val images.")
+@click.option("--imgsz", type=click.IntRange(8), help="Input size for zoo models (default: the weights' training size).")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch for the throughput figure.")
+@click.option("--threads", type=click.IntRange(1), help="Runtime threads (default: the runtime's own choice).")
+@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--iters", type=click.IntRange(1), default=50, show_default=True, help="Timed calls (at least).")
+@click.option("--min-time", type=click.FloatRange(0), default=1.0, show_default=True, help="Seconds of timed calls (at least).")
+@click.option("--timeout", type=click.FloatRange(1), default=900, show_default=True, help="Seconds before a cell is given up.")
+@click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
+              help="Report folder; rerunning with the same folder resumes.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
+def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
+                providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: int | None,
+                batch: int, threads: int | None, warmup: int, iters: int, min_time: float, timeout: float, out: str,
+                json_path: str | None) -> None:
+    """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
+    files or folders of them (default: the default-weight zoo, every format and precision)."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from .artifact import write_atomic
+    from .profiler.report import print_table
+    from .profiler.run import profile
+
+    log = lambda msg: click.echo(f"edgecv: {msg}", err=True)  # noqa: E731
+    bar = Progress(console=Console(stderr=True), transient=True)  # shown once the cells are known
+    task = bar.add_task("profiling", total=None)
+
+    def start(n: int) -> None:
+        bar.update(task, total=n)
+        if n:
+            bar.start()
+
+    def advance(row: dict[str, Any], k: int, n: int) -> None:
+        bar.update(task, completed=k, description=f"{row['model']} {row['format']} {row['precision']}")
+        if row["status"] != "ok":
+            bar.console.print(f"failed: {row['model']} {row['format']} {row['precision']} on {row['runtime']}: "
+                              f"{row['error']}")
+
+    try:
+        report = profile(list(targets) or None, formats, precisions, runtimes, providers, devices, data, limit, imgsz,
+                         batch, threads, warmup, iters, min_time, out, timeout, log=log, on_start=start,
+                         on_row=advance)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    print_table(report)
+    if json_path:
+        write_atomic(Path(json_path), json.dumps(report, indent=1).encode())
+    click.echo(f"reports in {out}/: report.md, results.csv, results.json", err=True)
+    failed = [r for r in report["rows"] if r["status"] != "ok"]
+    if failed:
+        raise EdgecvError(f"{len(failed)} of {len(report['rows'])} rows failed; first: {failed[0]['model']} "
+                          f"{failed[0]['format']} {failed[0]['precision']}: {failed[0]['error']}")

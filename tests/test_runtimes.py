@@ -125,8 +125,9 @@ def test_a_third_party_runtime_plugs_in_through_an_entry_point(tmp_path, zoo_art
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-runtime\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text("[edgecv.runtimes]\necho-ort = echo_runtime:EchoOnnx\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    listed = json.loads(subprocess.run([EDGECV, "runtimes", "--json"], env=env, capture_output=True, text=True,
-                                       check=True).stdout)
+    ran = subprocess.run([EDGECV, "runtimes", "--json"], env=env, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    listed = json.loads(ran.stdout)
     assert {"name": "echo-ort", "available": True} .items() <= next(
         r for r in listed["runtimes"] if r["name"] == "echo-ort").items()
     art = zoo_artifacts[("mobilenet_v2", "onnx", "fp32")]

@@ -1,0 +1,130 @@
+"""Measure one cell, in a process of its own.
+
+A cell opens its artifact on its runtime and device, times it (first call, then warm-up and timed calls),
+measures batch-N throughput when asked, scores accuracy when the metadata (or ``--data``) says how, and
+reports its process's peak memory. Run through ``run_isolated``, a crash or a hang of the runtime fails
+this row only, with the reason, and never the whole profile.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+ACCURACY_KEYS = ("top1", "top5", "map50_95", "map50")
+
+
+def empty_row(cell: dict[str, Any]) -> dict[str, Any]:
+    info = cell.get("info", {})
+    row = {k: cell[k] for k in ("model", "format", "precision", "runtime", "provider", "device", "imgsz", "batch")}
+    row.update(task=info.get("task"), emulated=None, target=cell["target"], size_mb=info.get("size_mb"),
+               params=info.get("params"), macs=info.get("macs"), **{k: None for k in ACCURACY_KEYS},
+               accuracy_delta=None, latency_ms=None, throughput_ips=None, init_ms=None, first_ms=None,
+               peak_mem_mb=None, efficiency=None, status="failed", error=None)
+    return row
+
+
+def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """The row for ``cell``; raises on failure (the caller turns that into a failed row)."""
+    from ..runtimes import load
+    from .latency import measure, peak_memory_mb, synthetic_inputs
+
+    row = empty_row(cell)
+    if cell.get("info", {}).get("export_error"):
+        raise RuntimeError(f"export failed: {cell['info']['export_error']}")
+    options = {"imgsz": cell["imgsz"]} if cell["runtime"] == "torch" and cell["imgsz"] else {}
+    with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], settings.get("threads"),
+              **options) as session:
+        meta = session.metadata or {}
+        row.update(emulated=session.emulated, init_ms=session.init_ms, task=row["task"] or meta.get("task"))
+        if cell["format"] != "pytorch":
+            row["size_mb"] = Path(cell["target"]).stat().st_size / 1e6
+        if row["imgsz"] is None and meta.get("preprocess"):
+            row["imgsz"] = meta["preprocess"]["input_size"]
+        timing = measure(session, synthetic_inputs(session, 1), settings.get("warmup", 10),
+                         settings.get("iters", 50), settings.get("min_time_s", 1.0))
+        row.update(first_ms=timing["first_ms"], latency_ms=timing["latency_ms"],
+                   throughput_ips=timing["throughput_ips"])
+        batch = cell["batch"]
+        if batch > 1:
+            fixed = session.inputs[0].shape[0]
+            if fixed not in (None, batch):
+                raise ValueError(f"the model's batch is fixed at {fixed}; export it with --batch {batch}")
+            many = measure(session, synthetic_inputs(session, batch), 2, max(5, settings.get("iters", 50) // 4),
+                           settings.get("min_time_s", 1.0) / 2)
+            row["throughput_ips"] = many["throughput_ips"]
+        row["peak_mem_mb"] = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
+        data = settings.get("data") or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
+        if meta.get("preprocess") and data:
+            row.update(_accuracy(session, meta, data, settings.get("limit")))
+    row["status"] = "ok"
+    return row
+
+
+def _accuracy(session, meta: dict[str, Any], data: str, limit: int | None) -> dict[str, float]:
+    from ..data import get_dataset
+    from ..evaluate import Evaluator
+    from ..preprocess import Preprocess
+    from ..runtimes import predictor
+
+    pre = Preprocess.from_dict(meta["preprocess"])
+    ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
+    if ds.task != meta["task"]:
+        raise ValueError(f"{data} is {ds.task} data but the model does {meta['task']}")
+    scores = Evaluator(ds, pre)(predictor(session, meta))
+    return {k: v for k, v in scores.items() if k in ACCURACY_KEYS}
+
+
+def _child(conn, cell: dict[str, Any], settings: dict[str, Any]) -> None:
+    try:
+        row = measure_cell(cell, settings)
+    except Exception as exc:  # any failure becomes this row's reason, in one line
+        row = empty_row(cell)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        row["error"] = message
+        if settings.get("debug"):
+            row["traceback"] = traceback.format_exc()
+    conn.send(row)
+    conn.close()
+
+
+def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    """``measure_cell`` in a fresh process; a crash or a timeout comes back as a failed row."""
+    ctx = multiprocessing.get_context("spawn")  # nothing inherited: a clean runtime per cell
+    receive, send = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child, args=(send, cell, settings), daemon=True)
+    start = time.perf_counter()
+    process.start()
+    send.close()
+    row = None
+    try:
+        if receive.poll(timeout_s):
+            row = receive.recv()
+    except EOFError:
+        pass  # the process died without a word: reported below
+    if row is None:
+        if process.is_alive():
+            process.kill()
+            process.join()
+            reason = f"timed out after {timeout_s:.0f} s"
+        else:
+            process.join()
+            reason = _death(process.exitcode)
+        row = empty_row(cell)
+        row["error"] = reason
+    process.join(timeout=10)
+    row["seconds"] = round(time.perf_counter() - start, 2)
+    return row
+
+
+def _death(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"the runtime crashed ({signal.Signals(-code).name})"
+        except ValueError:
+            pass
+    return f"the runtime's process ended with exit code {code}"

@@ -1,0 +1,62 @@
+"""What to measure: targets expanded into cells (one artifact on one runtime, provider and device).
+
+A zoo name or checkpoint becomes one exported artifact per format x precision (exported once into a cache
+folder keyed by its content hash), plus the PyTorch reference cell; an ``.onnx``/``.tflite`` file (edgecv's
+or anyone's) or a folder of them becomes one cell per runtime that opens it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+ARTIFACT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
+RUNTIME_FOR_FORMAT = {"onnx": ("onnxruntime",), "tflite": ("litert",), "pytorch": ("torch",)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    format: str  # pytorch, onnx, tflite
+    precision: str
+    runtime: str
+    provider: str
+    device: str
+    imgsz: int | None
+    batch: int
+    target: str  # what the runtime opens: an artifact path, or the zoo name / checkpoint for torch
+    info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # params, macs, task, data...
+
+    @property
+    def key(self) -> str:
+        """The row's identity, as ``edgecv check`` matches rows; also what a resumed run skips."""
+        return "|".join(str(v) for v in (self.model, self.format, self.precision, self.runtime, self.provider,
+                                          self.device, self.imgsz, self.batch))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def expand_files(target: str) -> list[Path]:
+    """A model file, or every .onnx/.tflite file under a folder."""
+    path = Path(target)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in ARTIFACT_SUFFIXES and p.is_file())
+        if not files:
+            raise UsageError(f"no .onnx or .tflite files in {target}")
+        return files
+    if path.suffix in ARTIFACT_SUFFIXES:
+        if not path.is_file():
+            raise UsageError(f"model file not found: {target}")
+        return [path]
+    return []
+
+
+def export_key(model: str, weights_digest: str, imgsz: int, batch: int, version: str) -> str:
+    """Exports are cached by what determines their content."""
+    text = f"{model}|{weights_digest}|{imgsz}|{batch}|{version}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,219 @@
+"""``edgecv.profile``: build the cells, export what needs exporting, measure each cell in isolation, save
+each row as it finishes (``rows.jsonl`` in ``out``; a rerun resumes), and write the reports."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .._version import __version__
+from ..errors import EdgecvError, UsageError
+from .matrix import ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key
+
+DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
+FORMATS = ("pytorch", "onnx", "tflite")
+PRECISIONS = ("fp32", "fp16", "int8")
+Log = Callable[[str], None]
+
+
+def _as_list(value: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
+    if value is None:
+        return list(default)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [v.strip() for v in items if v.strip()]
+
+
+def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | None = None,
+            precision: str | Sequence[str] | None = None, runtime: str | Sequence[str] | None = None,
+            provider: str | Sequence[str] | None = None, device: str | Sequence[str] | None = None,
+            data: str | None = None, limit: int | None = None, imgsz: int | None = None, batch: int = 1,
+            threads: int | None = None, warmup: int = 10, iters: int = 50, min_time_s: float = 1.0,
+            out: str | Path = "profile", timeout_s: float = 900.0, log: Log = print,
+            on_start: Callable[[int], None] | None = None,
+            on_row: Callable[[dict[str, Any], int, int], None] | None = None) -> dict[str, Any]:
+    """Measure every target x format x precision x runtime x provider x device; returns the report dict
+    (``{"edgecv_version", "environment", "rows"}``), also written to ``out``.
+
+    ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)`` after each."""
+    from .cell import run_isolated
+    from .environment import environment
+
+    formats, precisions = _as_list(format, FORMATS), _as_list(precision, PRECISIONS)
+    for f in formats:
+        if f not in FORMATS:
+            raise UsageError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
+    out = Path(out)
+    settings = {"threads": threads, "warmup": warmup, "iters": iters, "min_time_s": min_time_s, "data": data,
+                "limit": limit}
+    cells = build_cells(list(targets or DEFAULT_TARGETS), formats, precisions, _as_list(runtime, ()),
+                        _as_list(provider, ()), _as_list(device, ("host",)), data, imgsz, batch, log)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "rows.jsonl"
+    done = _read_rows(saved)
+    todo = [c for c in cells if c.key not in done]
+    if done:
+        log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
+    if on_start:
+        on_start(len(todo))
+    for k, cell in enumerate(todo, 1):
+        row = run_isolated(cell.to_dict(), settings, timeout_s)
+        row["key"] = cell.key
+        _append(saved, row)
+        done[cell.key] = row
+        if on_row:
+            on_row(row, k, len(todo))
+    rows = [done[c.key] for c in cells]
+    _derive(rows)
+    report = {"edgecv_version": __version__, "environment": environment(threads), "rows": rows}
+    from .report import write_reports
+
+    write_reports(report, out)
+    return report
+
+
+def build_cells(targets: list[str], formats: list[str], precisions: list[str], runtimes: list[str],
+                providers: list[str], devices: list[str], data: str | None, imgsz: int | None, batch: int,
+                log: Log) -> list[Cell]:
+    from ..devices import get_device
+    from ..runtimes import get_runtime
+
+    for name in devices:
+        get_device(name)  # unknown devices fail before any work
+    cells: list[Cell] = []
+    for target in targets:
+        files = expand_files(target)
+        if files:
+            for path in files:
+                cells += _file_cells(path, formats, runtimes, providers, devices, batch)
+        else:
+            cells += _zoo_cells(target, formats, precisions, runtimes, providers, devices, data, imgsz, batch, log)
+    runnable = []
+    for cell in cells:
+        rt = get_runtime(cell.runtime)
+        if cell.device != "host" and not rt.on_device:
+            log(f"skipping {cell.model} on {cell.runtime} for {cell.device}: that runtime runs on the host only")
+            continue
+        runnable.append(cell)
+    if not runnable:
+        raise UsageError("nothing to profile: no target, format, runtime and device combination applies")
+    return runnable
+
+
+def _providers(runtime: str, wanted: list[str]) -> list[str]:
+    from ..runtimes import get_runtime
+
+    rt = get_runtime(runtime)
+    here = rt.available_providers() if rt.available()[0] else list(rt.providers[:1])
+    chosen = [p for p in (wanted or here) if p in rt.providers]
+    return [p for p in chosen if p in here or wanted]  # an explicitly wanted provider is tried (and may fail)
+
+
+def _runtimes(fmt: str, wanted: list[str]) -> list[str]:
+    from ..runtimes import get_runtime, runtime_names
+
+    names = [n for n in runtime_names() if fmt in ("onnx", "tflite") and f".{fmt}" in get_runtime(n).suffixes]
+    names = names or list(RUNTIME_FOR_FORMAT[fmt])
+    return [n for n in names if not wanted or n in wanted]
+
+
+def _file_cells(path: Path, formats: list[str], runtimes: list[str], providers: list[str], devices: list[str],
+                batch: int) -> list[Cell]:
+    from ..artifact import read_metadata
+
+    fmt = ARTIFACT_SUFFIXES[path.suffix]
+    if fmt not in formats:
+        return []
+    try:
+        meta = read_metadata(path) or {}
+    except EdgecvError:
+        meta = {}  # unreadable metadata: the cell itself will report what is wrong with the file
+    model = meta.get("model") or path.stem
+    precision = meta.get("precision") or "-"
+    imgsz = (meta.get("preprocess") or {}).get("input_size")
+    info = {"task": meta.get("task")}
+    return [Cell(model, fmt, precision, rt, p, d, imgsz, batch, str(path), info)
+            for rt in _runtimes(fmt, runtimes) for p in _providers(rt, providers) for d in devices]
+
+
+def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes: list[str], providers: list[str],
+               devices: list[str], data: str | None, imgsz: int | None, batch: int, log: Log) -> list[Cell]:
+    from ..cache import cache_dir
+    from ..exporters.api import state_dict_digest
+    from ..models.complexity import count_macs, count_params
+    from ..models.resolve import load_target
+
+    net = load_target(target, require_weights=True)
+    card = net.card
+    size = imgsz or card.preprocess.input_size
+    data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
+    info = {"task": card.task, "params": count_params(net), "macs": count_macs(net, size, card.in_chans),
+            "data": data, "size_mb": count_params(net) * 4 / 1e6}
+    cells = []
+    if "pytorch" in formats:
+        for rt in _runtimes("pytorch", runtimes):
+            cells += [Cell(card.name, "pytorch", "fp32", rt, p, d, size, batch, target, info)
+                      for p in _providers(rt, providers) for d in devices]
+    formats = [f for f in formats if f != "pytorch" and _runtimes(f, runtimes)]
+    if not formats:
+        return cells
+    folder = cache_dir("exports") / f"{card.name}-{export_key(target, state_dict_digest(net), size, batch, __version__)}"
+    files = _export(net, target, formats, precisions, data, folder, size, batch, log)
+    for (fmt, prec), (path, error) in files.items():
+        for rt in _runtimes(fmt, runtimes):
+            cell_info = {**info, "size_mb": None, "export_error": error}
+            cells += [Cell(card.name, fmt, prec, rt, p, d, size, batch, str(path), cell_info)
+                      for p in _providers(rt, providers) for d in devices]
+    return cells
+
+
+def _export(net, target: str, formats: list[str], precisions: list[str], data: str | None, folder: Path,
+            size: int, batch: int, log: Log) -> dict[tuple[str, str], tuple[Path, str | None]]:
+    """Export what the cache folder lacks; ``(format, precision) -> (path, export error or None)``."""
+    from ..artifact import artifact_name
+    from ..exporters.api import export
+
+    wanted = {(f, p): folder / artifact_name(net.card.name, size, p, f, batch) for f in formats for p in precisions}
+    missing = [key for key, path in wanted.items() if not path.is_file()]
+    error = None
+    if missing:
+        log(f"exporting {net.card.name} at {size}px: {', '.join(f'{f} {p}' for f, p in missing)} (cached in {folder})")
+        try:
+            export(net, sorted({f for f, _ in missing}), sorted({p for _, p in missing}), data=data, out=folder,
+                   imgsz=size, batch=batch, parity_samples=0, log=lambda m: None)
+        except EdgecvError as exc:
+            error = str(exc)
+    return {key: (path, None if path.is_file() else (error or "export failed")) for key, path in wanted.items()}
+
+
+def _read_rows(path: Path) -> dict[str, dict[str, Any]]:
+    rows = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run: that cell runs again
+            rows[row["key"]] = row
+    return rows
+
+
+def _append(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _derive(rows: list[dict[str, Any]]) -> None:
+    """Accuracy change against the fp32 PyTorch row of the same model and size (on the host)."""
+    reference = {}
+    for r in rows:
+        if r["format"] == "pytorch" and r["status"] == "ok":
+            reference.setdefault((r["model"], r["imgsz"]), r)
+    for r in rows:
+        ref = reference.get((r["model"], r["imgsz"]))
+        metric = "top1" if r.get("top1") is not None else "map50_95" if r.get("map50_95") is not None else None
+        if ref is not None and metric and ref.get(metric) is not None and r["status"] == "ok":
+            r["accuracy_delta"] = round(r[metric] - ref[metric], 4)

@@ -1,0 +1,127 @@
+"""`edgecv profile`: rows for zoo models and foreign files, isolation of crashes and hangs, resuming."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+EDGECV = str(Path(sys.executable).with_name("edgecv"))
+FAST = ["--iters", "5", "--min-time", "0", "--warmup", "1"]
+
+
+def _run(args, env=None, cwd=None):
+    return subprocess.run([EDGECV, "profile", *args], capture_output=True, text=True, env=env, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def zoo_profile(tmp_path_factory):
+    out = tmp_path_factory.mktemp("profile")
+    env = {**os.environ, "EDGECV_CACHE": str(out / "cache")}
+    ran = _run(["mobilenet_v2", "--format", "pytorch,onnx,tflite", "--precision", "fp32,int8", "--imgsz", "32",
+                "--limit", "64", "--out", str(out / "report"), "--json", str(out / "profile.json"), *FAST], env=env)
+    return out, env, ran
+
+
+def test_a_zoo_model_gets_a_reference_row_and_a_row_per_format_and_precision(zoo_profile):
+    out, _, ran = zoo_profile
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    report = json.loads((out / "profile.json").read_text())
+    rows = {(r["format"], r["precision"]): r for r in report["rows"]}
+    assert set(rows) == {("pytorch", "fp32"), ("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32"),
+                         ("tflite", "int8")}
+    for r in rows.values():
+        assert r["status"] == "ok" and r["top1"] is not None and r["latency_ms"]["p50"] > 0
+        assert r["imgsz"] == 32 and r["params"] > 1e6 and r["macs"] > 0 and r["first_ms"] > 0
+        assert r["init_ms"] > 0 and r["peak_mem_mb"] > 0 and r["throughput_ips"] > 0 and r["emulated"] is False
+    assert rows[("pytorch", "fp32")]["accuracy_delta"] == 0
+    assert rows[("onnx", "int8")]["size_mb"] < 0.4 * rows[("onnx", "fp32")]["size_mb"]
+    assert report["environment"]["cores"] >= 1 and "numpy" in report["environment"]["packages"]
+    for name in ("report.md", "results.csv", "results.json", "rows.jsonl"):
+        assert (out / "report" / name).is_file()
+    assert "mobilenet_v2: fastest within 1 point" in (out / "report" / "report.md").read_text()
+
+
+def test_a_second_run_with_the_same_out_resumes_without_measuring_again(zoo_profile):
+    out, env, _ = zoo_profile
+    lines = (out / "report" / "rows.jsonl").read_text().splitlines()
+    again = _run(["mobilenet_v2", "--format", "pytorch,onnx,tflite", "--precision", "fp32,int8", "--imgsz", "32",
+                  "--limit", "64", "--out", str(out / "report"), *FAST], env=env)
+    assert again.returncode == 0 and "resuming: 5 of 5 rows already measured" in again.stderr
+    assert (out / "report" / "rows.jsonl").read_text().splitlines() == lines
+    assert "exporting" not in again.stderr  # the exports were cached too
+
+
+def test_foreign_onnx_files_get_a_row_each_and_a_missing_op_fails_its_row_only(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    light = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("light_squeezenet.onnx", "light_shufflenet.onnx"):
+        shutil.copy(light / name, folder / name)
+    node = helper.make_node("FancyWarp", ["x"], ["y"], domain="com.example")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("com.example", 1)]), folder / "custom.onnx")
+    ran = _run([str(folder), "--out", str(tmp_path / "out"), *FAST])
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    rows = {r["model"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())["rows"]}
+    assert set(rows) == {"light_squeezenet", "light_shufflenet", "custom"}
+    assert rows["custom"]["status"] == "failed" and "com.example:FancyWarp" in rows["custom"]["error"]
+    for name in ("light_squeezenet", "light_shufflenet"):
+        r = rows[name]
+        assert r["status"] == "ok" and r["latency_ms"]["p50"] > 0 and r["size_mb"] > 0 and r["top1"] is None
+    assert "1 of 3 rows failed" in ran.stderr
+
+
+@pytest.fixture
+def bad_runtimes(tmp_path):
+    """Plugin runtimes for .onnx files: one that crashes the process, one that hangs."""
+    (tmp_path / "bad_runtimes.py").write_text(textwrap.dedent("""
+        import os, time
+        from edgecv.runtimes import Runtime
+
+        class Crash(Runtime):
+            name, suffixes, requires = "crash", (".onnx",), ("numpy",)
+            def _open(self, path, provider, threads, **options):
+                os.abort()
+
+        class Hang(Runtime):
+            name, suffixes, requires = "hang", (".onnx",), ("numpy",)
+            def _open(self, path, provider, threads, **options):
+                time.sleep(600)
+    """))
+    info = tmp_path / "bad_runtimes-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-runtimes\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[edgecv.runtimes]\ncrash = bad_runtimes:Crash\nhang = bad_runtimes:Hang\n")
+    return {**os.environ, "PYTHONPATH": str(tmp_path)}
+
+
+def test_a_crashing_or_hanging_runtime_fails_its_own_row_and_the_table_still_comes_out(bad_runtimes, tmp_path):
+    import onnx
+
+    model = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / "light_squeezenet.onnx"
+    ran = _run([str(model), "--runtime", "onnxruntime,crash,hang", "--timeout", "5", "--out", str(tmp_path / "o"),
+                *FAST], env=bad_runtimes)
+    assert ran.returncode == 1
+    rows = {r["runtime"]: r for r in json.loads((tmp_path / "o" / "results.json").read_text())["rows"]}
+    assert rows["onnxruntime"]["status"] == "ok"
+    assert rows["crash"]["status"] == "failed" and rows["crash"]["error"] == "the runtime crashed (SIGABRT)"
+    assert rows["hang"]["status"] == "failed" and rows["hang"]["error"] == "timed out after 5 s"
+
+
+def test_usage_errors_exit_2_before_any_work(tmp_path):
+    for args in (["--format", "coreml"], ["--device", "nope"], [str(tmp_path / "absent.onnx")], ["no_such_model"]):
+        ran = _run([*args, "--out", str(tmp_path / "o")])
+        assert ran.returncode == 2 and ran.stderr.startswith("edgecv: error:"), (args, ran.stderr)
+    assert not (tmp_path / "o" / "rows.jsonl").exists()
