@@ -46,6 +46,13 @@ def test_a_zoo_model_gets_a_reference_row_and_a_row_per_format_and_precision(zoo
     for name in ("report.md", "results.csv", "results.json", "rows.jsonl"):
         assert (out / "report" / name).is_file()
     assert "mobilenet_v2: fastest within 1 point" in (out / "report" / "report.md").read_text()
+    import re
+    import xml.etree.ElementTree as ET
+
+    page = (out / "report" / "report.html").read_text()
+    svgs = re.findall(r"<svg.*?</svg>", page, re.S)
+    assert len(svgs) == 3 and all(ET.fromstring(s).tag == "svg" for s in svgs)  # well-formed, one set per model
+    assert 'class="pareto"' in svgs[0] and "Best picks" in page
 
 
 def test_a_second_run_with_the_same_out_resumes_without_measuring_again(zoo_profile):

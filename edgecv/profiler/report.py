@@ -1,5 +1,5 @@
 """The profile's reports: ``results.json`` (the whole report), ``results.csv`` (one flat row per cell),
-``report.md`` (the table and the best picks), and the rich terminal table."""
+``report.md`` (the table and the best picks), ``report.html`` (plots; ``html.py``) and the terminal table."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def _fmt(value: Any, digits: int = 2) -> str:
 
 def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     head = ["model", "format", "precision", "runtime", "device", "size MB", "top-1 / mAP", "Δ vs fp32", "p50 ms",
-            "p90 ms", "first ms", "img/s", "status"]
+            "p90 ms", "first ms", "img/s", "eff %", "status"]
     body = []
     for r in rows:
         lat = r.get("latency_ms") or {}
@@ -60,8 +60,16 @@ def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         body.append([r["model"], r["format"], r["precision"], runtime, device, _fmt(r.get("size_mb")),
                      _fmt(accuracy(r)), _fmt(r.get("accuracy_delta")), _fmt(lat.get("p50"), 3),
                      _fmt(lat.get("p90"), 3), _fmt(r.get("first_ms")), _fmt(r.get("throughput_ips"), 1),
+                     _fmt(r["efficiency"] * 100, 1) if r.get("efficiency") is not None else "-",
                      r["status"] if r["status"] == "ok" else f"failed: {r.get('error')}"])
     return head, body
+
+
+def _peak_lines(peaks: dict[str, Any]) -> list[str]:
+    """``eff %`` is achieved MAC/s over these measured peaks."""
+    return ["", *(f"Peak on {d}: fp32 {p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s "
+                  f"({p['gemm']} GEMM with {p['runtime']}); eff % = model MACs / p50 over the peak of its precision."
+                  for d, p in peaks.items())]
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -69,7 +77,8 @@ def markdown(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = ["# edgecv profile", "",
              f"edgecv {report['edgecv_version']} on {env['cpu']} ({env['cores']} cores, {' '.join(env['isa'])}), "
-             f"{env['os']}, Python {env['python']}. Emulated rows time qemu, not the device.", "",
+             f"{env['os']}, Python {env['python']}. Emulated rows time qemu, not the device.",
+             *_peak_lines(report.get("peaks") or {}), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
     picks = best_picks(report["rows"])
@@ -90,6 +99,9 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
         writer.writerow(flat(row))
     write_atomic(out / "results.csv", buf.getvalue().encode())
     write_atomic(out / "report.md", markdown(report).encode())
+    from .html import page
+
+    write_atomic(out / "report.html", page(report).encode())
 
 
 def print_table(report: dict[str, Any]) -> None:

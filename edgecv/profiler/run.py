@@ -66,7 +66,8 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
             on_row(row, k, len(todo))
     rows = [done[c.key] for c in cells]
     _derive(rows)
-    report = {"edgecv_version": __version__, "environment": environment(threads), "rows": rows}
+    peaks = _peaks(rows, threads, log)
+    report = {"edgecv_version": __version__, "environment": environment(threads), "peaks": peaks, "rows": rows}
     from .report import write_reports
 
     write_reports(report, out)
@@ -185,6 +186,22 @@ def _export(net, target: str, formats: list[str], precisions: list[str], data: s
         except EdgecvError as exc:
             error = str(exc)
     return {key: (path, None if path.is_file() else (error or "export failed")) for key, path in wanted.items()}
+
+
+def _peaks(rows: list[dict[str, Any]], threads: int | None, log: Log) -> dict[str, Any]:
+    """Each device's measured GEMM peak, and every row's efficiency against it."""
+    from .peak import efficiency, measure_peak
+
+    peaks: dict[str, Any] = {}
+    for device in dict.fromkeys(r["device"] for r in rows if r.get("macs") and r["status"] == "ok"):
+        try:
+            peaks[device] = measure_peak(device, threads)
+        except EdgecvError as exc:
+            log(f"no peak GEMM rate for {device} ({exc}); efficiency left empty")
+            continue
+    for r in rows:
+        r["efficiency"] = efficiency(r, peaks.get(r["device"]))
+    return peaks
 
 
 def _read_rows(path: Path) -> dict[str, dict[str, Any]]:

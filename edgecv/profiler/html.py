@@ -1,0 +1,134 @@
+"""``report.html``: one self-contained page (inline SVG, no scripts, no downloads) with, per model,
+accuracy vs latency with the Pareto front, size vs accuracy, and the accuracy change of each variant."""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from .report import accuracy, best_picks, table_rows
+
+COLOURS = {"pytorch": "#555555", "onnx": "#1f77b4", "tflite": "#e4572e"}
+MARKS = {"fp32": "circle", "fp16": "square", "int8": "triangle"}
+W, H, PAD = 360, 240, 44
+
+
+def pareto(points: list[tuple[float, float, Any]]) -> list[tuple[float, float, Any]]:
+    """Points no other point beats on both axes (lower x, higher y), in x order."""
+    front, best = [], -math.inf
+    for x, y, item in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y, item))
+            best = y
+    return front
+
+
+def _scale(values: list[float], lo_px: float, hi_px: float, log: bool = False):
+    vals = [math.log10(v) if log else v for v in values]
+    lo, hi = min(vals), max(vals)
+    if hi - lo < 1e-12:
+        lo, hi = lo - 1, hi + 1
+    pad = (hi - lo) * 0.08
+    lo, hi = lo - pad, hi + pad
+    return lambda v: lo_px + ((math.log10(v) if log else v) - lo) / (hi - lo) * (hi_px - lo_px)
+
+
+def _mark(kind: str, x: float, y: float, colour: str, title: str) -> str:
+    tip = f"<title>{html.escape(title)}</title>"
+    if kind == "square":
+        return f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{colour}">{tip}</rect>'
+    if kind == "triangle":
+        return (f'<polygon points="{x:.1f},{y - 5:.1f} {x - 5:.1f},{y + 4:.1f} {x + 5:.1f},{y + 4:.1f}" '
+                f'fill="{colour}">{tip}</polygon>')
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{colour}">{tip}</circle>'
+
+
+def scatter(rows: list[dict[str, Any]], x_of, x_label: str, y_label: str, title: str, log_x: bool = False,
+            front: bool = False) -> str:
+    pts = [(x_of(r), accuracy(r), r) for r in rows if x_of(r) and accuracy(r) is not None]
+    if not pts:
+        return ""
+    sx = _scale([p[0] for p in pts], PAD, W - 10, log_x)
+    sy = _scale([p[1] for p in pts], H - PAD, 20)
+    parts = [f'<svg width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">',
+             f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="12">{html.escape(title)}</text>',
+             f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#999"/>',
+             f'<line x1="{PAD}" y1="20" x2="{PAD}" y2="{H - PAD}" stroke="#999"/>',
+             f'<text x="{W / 2}" y="{H - 8}" text-anchor="middle" font-size="11">{html.escape(x_label)}</text>',
+             f'<text x="12" y="{H / 2}" text-anchor="middle" font-size="11" transform="rotate(-90 12 {H / 2})">'
+             f'{html.escape(y_label)}</text>']
+    for v in (min(p[0] for p in pts), max(p[0] for p in pts)):
+        parts.append(f'<text x="{sx(v):.1f}" y="{H - PAD + 14}" text-anchor="middle" font-size="10">{v:.3g}</text>')
+    for v in (min(p[1] for p in pts), max(p[1] for p in pts)):
+        parts.append(f'<text x="{PAD - 4}" y="{sy(v) + 3:.1f}" text-anchor="end" font-size="10">{v:.4g}</text>')
+    if front:  # the front as a dashed line, each of its points ringed
+        best = pareto(pts)
+        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in best)
+        parts.append(f'<polyline class="pareto" points="{line}" fill="none" stroke="#2a9d8f" stroke-width="2" '
+                     'stroke-dasharray="5,3"><title>Pareto front</title></polyline>')
+        parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="8.5" fill="none" stroke="#2a9d8f" '
+                  'stroke-width="2"/>' for x, y, _ in best]
+    for x, y, r in pts:
+        label = f"{r['format']} {r['precision']} on {r['runtime']}: {x:.3g} {x_label}, {y:.2f}"
+        parts.append(_mark(MARKS.get(r["precision"], "circle"), sx(x), sy(y), COLOURS.get(r["format"], "#333"), label))
+    return "".join(parts) + "</svg>"
+
+
+def deltas(rows: list[dict[str, Any]], title: str) -> str:
+    """Horizontal bars: each variant's accuracy change against fp32 PyTorch; more than 1 point lost is red."""
+    bars = [r for r in rows if r.get("accuracy_delta") is not None and r["format"] != "pytorch"]
+    if not bars:
+        return ""
+    width, mid, half = 420, 250, 120
+    span = max(1.0, max(abs(r["accuracy_delta"]) for r in bars))
+    h = 26 + 18 * len(bars)
+    parts = [f'<svg width="{width}" height="{h}" viewBox="0 0 {width} {h}" role="img" '
+             f'aria-label="{html.escape(title)}">',
+             f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="12">{html.escape(title)}</text>',
+             f'<line x1="{mid}" y1="18" x2="{mid}" y2="{h}" stroke="#999"/>']
+    for k, r in enumerate(bars):
+        y, d = 22 + 18 * k, r["accuracy_delta"]
+        length = max(abs(d) / span * half, 1.0)
+        x = mid if d >= 0 else mid - length
+        colour = "#d62828" if d < -1 else COLOURS.get(r["format"], "#333")
+        label = f"{r['format']} {r['precision']} {r['runtime']}"
+        parts.append(f'<text x="4" y="{y + 11}" font-size="10">{html.escape(label)}</text>')
+        parts.append(f'<rect x="{x:.1f}" y="{y}" width="{length:.1f}" height="13" fill="{colour}"/>')
+        value_x = mid + length + 4 if d >= 0 else mid + 4
+        parts.append(f'<text x="{value_x:.1f}" y="{y + 11}" font-size="10">{d:+.2f}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def page(report: dict[str, Any]) -> str:
+    rows, env = report["rows"], report["environment"]
+    ok = [r for r in rows if r["status"] == "ok"]
+    sections = []
+    for model in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in ok if r["model"] == model]
+        metric = "mAP50-95" if any(r.get("map50_95") is not None for r in mine) else "top-1 %"
+        plots = [scatter(mine, lambda r: (r.get("latency_ms") or {}).get("p50"), "p50 ms (log)", metric,
+                         "accuracy vs latency", log_x=True, front=True),
+                 scatter(mine, lambda r: r.get("size_mb"), "size MB", metric, "size vs accuracy"),
+                 deltas(mine, "change vs fp32 PyTorch (points)")]
+        body = "".join(p for p in plots if p) or "<p>No rows with both accuracy and latency.</p>"
+        sections.append(f"<section><h2>{html.escape(model)}</h2><div class='plots'>{body}</div></section>")
+    head, table = table_rows(rows)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table)
+    picks = "".join(f"<li>{html.escape(label)}: {html.escape(r['format'])} {html.escape(r['precision'])} on "
+                    f"{html.escape(r['runtime'])}, {r['latency_ms']['p50']:.3f} ms, {r['size_mb']:.2f} MB, "
+                    f"Δ {r['accuracy_delta']:+.2f}</li>" for label, r in best_picks(rows))
+    legend = ("colour: <b style='color:#555'>pytorch</b> <b style='color:#1f77b4'>onnx</b> "
+              "<b style='color:#e4572e'>tflite</b>; mark: ● fp32 ■ fp16 ▲ int8; ringed and dashed: the Pareto front "
+              "(nothing else is both faster and more accurate)")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecv profile</title><style>
+body{{font-family:system-ui,sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td:nth-child(-n+5),th:nth-child(-n+5){{text-align:left}}
+.plots{{display:flex;flex-wrap:wrap;gap:16px}} svg{{background:#fafafa;border:1px solid #eee}}</style></head><body>
+<h1>edgecv profile</h1><p>edgecv {html.escape(report['edgecv_version'])} on {html.escape(str(env.get('cpu')))}
+({env.get('cores')} cores, {html.escape(' '.join(env.get('isa') or []))}), {html.escape(str(env.get('os')))}, Python
+{html.escape(str(env.get('python')))}. Emulated rows time qemu, not the device.</p><p>{legend}</p>
+<h2>Best picks</h2><ul>{picks or '<li>none: no variant has an fp32 PyTorch row to compare with</li>'}</ul>
+{''.join(sections)}<h2>All rows</h2><table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>{cells}</table>
+</body></html>
+"""

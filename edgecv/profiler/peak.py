@@ -1,0 +1,72 @@
+"""The device's measured peak MAC rate, the denominator of each row's ``efficiency``.
+
+Once per device and run, a large GEMM (1024 x 1024 x 1024, 1.07 G MACs) is timed in fp32 (``MatMul``) and in
+int8 (``MatMulInteger``, uint8 x int8 -> int32, the kernel onnxruntime's quantized convolutions use) with
+onnxruntime on that device -- over qemu or SSH as well, through the same session as the rows. The best call
+of each is the peak. A row's efficiency is its achieved MAC/s (model MACs / p50) over the peak of its precision
+class (int8 rows against int8, others against fp32). Every runtime's rows share these peaks: the physical
+limit belongs to the CPU, and onnxruntime's GEMM is the one measured.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cache import cache_dir
+
+SIZE = 1024
+
+
+def gemm_models(folder: Path | None = None) -> dict[str, Path]:
+    """Write (once) the fp32 and int8 GEMM ONNX files; returns ``{"fp32": path, "int8": path}``."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    folder = folder or cache_dir("peak")
+    paths = {"fp32": folder / f"gemm{SIZE}-fp32.onnx", "int8": folder / f"gemm{SIZE}-int8.onnx"}
+    rng = np.random.default_rng(0)
+    for kind, path in paths.items():
+        if path.is_file():
+            continue
+        if kind == "fp32":
+            weight = numpy_helper.from_array(rng.standard_normal((SIZE, SIZE)).astype(np.float32), "w")
+            node = helper.make_node("MatMul", ["a", "w"], ["y"])
+            a_type, y_type = TensorProto.FLOAT, TensorProto.FLOAT
+        else:
+            weight = numpy_helper.from_array(rng.integers(-127, 128, (SIZE, SIZE)).astype(np.int8), "w")
+            node = helper.make_node("MatMulInteger", ["a", "w"], ["y"])
+            a_type, y_type = TensorProto.UINT8, TensorProto.INT32
+        graph = helper.make_graph([node], f"gemm_{kind}", [helper.make_tensor_value_info("a", a_type, [SIZE, SIZE])],
+                                  [helper.make_tensor_value_info("y", y_type, [SIZE, SIZE])], [weight])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        tmp = path.with_suffix(".tmp")
+        onnx.save(model, tmp)
+        tmp.rename(path)
+    return paths
+
+
+def measure_peak(device: str = "host", threads: int | None = None, iters: int = 10) -> dict[str, Any]:
+    """``{"fp32_gmacs", "int8_gmacs", "runtime", "device"}`` from the best of ``iters`` GEMM calls each."""
+    from ..runtimes import load
+    from .latency import measure
+
+    peak: dict[str, Any] = {"runtime": "onnxruntime", "device": device, "gemm": f"{SIZE}x{SIZE}x{SIZE}"}
+    for kind, path in gemm_models().items():
+        with load(path, "onnxruntime", device=device, threads=threads) as session:
+            timing = measure(session, warmup=2, iters=iters, min_time_s=0.0)
+        peak[f"{kind}_gmacs"] = SIZE ** 3 / (timing["latency_ms"]["min"] / 1e3) / 1e9
+    return peak
+
+
+def efficiency(row: dict[str, Any], peak: dict[str, Any] | None) -> float | None:
+    """Achieved MAC/s at the p50 latency over the device's peak for the row's precision class."""
+    if not peak or row.get("status") != "ok" or not row.get("macs") or not row.get("latency_ms"):
+        return None
+    rate = peak.get("int8_gmacs" if row["precision"].startswith("int8") else "fp32_gmacs")
+    if not rate:
+        return None
+    achieved = row["macs"] / (row["latency_ms"]["p50"] / 1e3) / 1e9
+    return achieved / rate
