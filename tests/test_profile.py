@@ -41,6 +41,9 @@ def test_a_zoo_model_gets_a_reference_row_and_a_row_per_format_and_precision(zoo
         assert r["imgsz"] == 32 and r["params"] > 1e6 and r["macs"] > 0 and r["first_ms"] > 0
         assert r["init_ms"] > 0 and r["peak_mem_mb"] > 0 and r["throughput_ips"] > 0 and r["emulated"] is False
     assert rows[("pytorch", "fp32")]["accuracy_delta"] == 0
+    peak = report["peaks"]["host"]
+    assert peak["fp32_gmacs"] > 0 and peak["int8_gmacs"] > 0
+    assert all(0 < r["efficiency"] for r in rows.values())  # achieved MAC/s over the measured GEMM peak
     assert rows[("onnx", "int8")]["size_mb"] < 0.4 * rows[("onnx", "fp32")]["size_mb"]
     assert report["environment"]["cores"] >= 1 and "numpy" in report["environment"]["packages"]
     for name in ("report.md", "results.csv", "results.json", "rows.jsonl"):
@@ -63,6 +66,22 @@ def test_a_second_run_with_the_same_out_resumes_without_measuring_again(zoo_prof
     assert again.returncode == 0 and "resuming: 5 of 5 rows already measured" in again.stderr
     assert (out / "report" / "rows.jsonl").read_text().splitlines() == lines
     assert "exporting" not in again.stderr  # the exports were cached too
+
+
+def test_a_run_interrupted_half_way_measures_only_the_missing_rows(zoo_profile, tmp_path):
+    out, env, _ = zoo_profile
+    report = tmp_path / "report"
+    shutil.copytree(out / "report", report)
+    lines = (report / "rows.jsonl").read_text().splitlines()
+    # as if killed while writing the third row: two whole rows and half a line
+    (report / "rows.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][: len(lines[2]) // 2])
+    again = _run(["mobilenet_v2", "--format", "pytorch,onnx,tflite", "--precision", "fp32,int8", "--imgsz", "32",
+                  "--limit", "64", "--out", str(report), *FAST], env=env)
+    assert again.returncode == 0 and "resuming: 2 of 5 rows already measured" in again.stderr
+    rows = json.loads((report / "results.json").read_text())["rows"]
+    assert len(rows) == 5 and all(r["status"] == "ok" for r in rows)
+    for k in range(2):  # the finished rows were kept, not measured again
+        assert rows[k]["latency_ms"] == json.loads(lines[k])["latency_ms"]
 
 
 def test_foreign_onnx_files_get_a_row_each_and_a_missing_op_fails_its_row_only(tmp_path):

@@ -44,6 +44,8 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
     for f in formats:
         if f not in FORMATS:
             raise UsageError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
+    if format is None:  # the default: every format this machine can export and run
+        formats = _usable_formats(formats, log)
     out = Path(out)
     settings = {"threads": threads, "warmup": warmup, "iters": iters, "min_time_s": min_time_s, "data": data,
                 "limit": limit}
@@ -72,6 +74,25 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
 
     write_reports(report, out)
     return report
+
+
+def _usable_formats(formats: list[str], log: Log) -> list[str]:
+    import importlib.util
+
+    from ..exporters import get_exporter
+    from ..runtimes import get_runtime
+
+    usable = []
+    for fmt in formats:
+        runtime = get_runtime(RUNTIME_FOR_FORMAT[fmt][0])
+        exporter = None if fmt == "pytorch" else get_exporter(fmt)
+        missing = [m for m in (exporter.requires if exporter else ()) if importlib.util.find_spec(m) is None]
+        if not runtime.available()[0] or missing:
+            extra = exporter.extra if exporter else "dev"
+            log(f"leaving out {fmt}: its toolchain is not installed here (pip install 'edgecv[{extra}]')")
+            continue
+        usable.append(fmt)
+    return usable
 
 
 def build_cells(targets: list[str], formats: list[str], precisions: list[str], runtimes: list[str],
@@ -196,7 +217,7 @@ def _peaks(rows: list[dict[str, Any]], threads: int | None, log: Log) -> dict[st
     for device in dict.fromkeys(r["device"] for r in rows if r.get("macs") and r["status"] == "ok"):
         try:
             peaks[device] = measure_peak(device, threads)
-        except EdgecvError as exc:
+        except (EdgecvError, ImportError) as exc:  # the GEMM runs on onnxruntime (pip install 'edgecv[onnx]')
             log(f"no peak GEMM rate for {device} ({exc}); efficiency left empty")
             continue
     for r in rows:
