@@ -4,7 +4,7 @@ from ._version import __version__
 from .errors import EdgecvError, MissingDependencyError, UsageError, WeightsError
 
 __all__ = ["__version__", "EdgecvError", "MissingDependencyError", "UsageError", "WeightsError",
-           "create_model", "list_models", "get_card", "export", "load"]
+           "create_model", "list_models", "get_card", "export", "load", "profile"]
 
 
 def __getattr__(name: str):
@@ -21,4 +21,8 @@ def __getattr__(name: str):
         from .runtimes import load
 
         return load
+    if name == "profile":
+        from .profiler.run import profile
+
+        return profile
     raise AttributeError(f"module 'edgecv' has no attribute {name!r}")
