@@ -166,7 +166,17 @@ def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes:
     from ..models.complexity import count_macs, count_params
     from ..models.resolve import load_target
 
-    net = load_target(target, require_weights=True)
+    if not Path(target).suffix:
+        from ..models import get_card
+
+        get_card(target)  # an unknown name is named as such, before anything about weights
+    try:
+        net = load_target(target, require_weights=True)
+    except UsageError as exc:
+        if "no default weights" in str(exc):  # profile takes no --weights: say what works instead
+            raise UsageError(f"{target} has no default weights: profile a checkpoint from edgecv train, or "
+                             "export it with --weights and profile the files") from None
+        raise
     card = net.card
     size = imgsz or card.preprocess.input_size
     data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
