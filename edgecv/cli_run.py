@@ -184,7 +184,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     print_table(report)
     if json_path:
         write_atomic(Path(json_path), json.dumps(report, indent=1).encode())
-    click.echo(f"reports in {out}/: report.md, results.csv, results.json", err=True)
+    click.echo(f"reports in {out}/: report.html, report.md, results.csv, results.json", err=True)
     failed = [r for r in report["rows"] if r["status"] != "ok"]
     if failed:
         raise EdgecvError(f"{len(failed)} of {len(report['rows'])} rows failed; first: {failed[0]['model']} "

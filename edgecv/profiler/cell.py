@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 ACCURACY_KEYS = ("top1", "top5", "map50_95", "map50")
+STARTUP_S = 120.0  # allowed for a cell process to start before its own timeout begins
 
 
 def empty_row(cell: dict[str, Any]) -> dict[str, Any]:
@@ -80,6 +81,11 @@ def _accuracy(session, meta: dict[str, Any], data: str, limit: int | None) -> di
 
 
 def _child(conn, cell: dict[str, Any], settings: dict[str, Any]) -> None:
+    import importlib
+
+    for module in ("numpy", "edgecv.devices", "edgecv.runtimes"):  # edgecv's own start-up, outside the timeout
+        importlib.import_module(module)
+    conn.send("started")
     try:
         row = measure_cell(cell, settings)
     except Exception as exc:  # any failure becomes this row's reason, in one line
@@ -100,9 +106,12 @@ def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: floa
     start = time.perf_counter()
     process.start()
     send.close()
-    row = None
+    row, started = None, False
     try:
-        if receive.poll(timeout_s):
+        # Start-up (a fresh interpreter importing edgecv) is slow on a loaded machine and is not the cell's
+        # fault; the timeout runs from the moment the child says it has started.
+        started = receive.poll(max(STARTUP_S, timeout_s)) and receive.recv() == "started"
+        if started and receive.poll(timeout_s):
             row = receive.recv()
     except EOFError:
         pass  # the process died without a word: reported below
@@ -110,7 +119,7 @@ def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: floa
         if process.is_alive():
             process.kill()
             process.join()
-            reason = f"timed out after {timeout_s:.0f} s"
+            reason = f"timed out after {timeout_s:.0f} s" if started else "the cell's process did not start"
         else:
             process.join()
             reason = _death(process.exitcode)
