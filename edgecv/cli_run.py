@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .cli import cli
-from .errors import EdgecvError
+from .errors import EdgecvError, UsageError
 
 
 def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -189,3 +189,55 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     if failed:
         raise EdgecvError(f"{len(failed)} of {len(report['rows'])} rows failed; first: {failed[0]['model']} "
                           f"{failed[0]['format']} {failed[0]['precision']}: {failed[0]['error']}")
+
+
+@cli.command("check")
+@click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="A report from edgecv profile --json.")
+@click.option("--current", type=click.Path(dir_okay=False), help="Compare with this report instead of re-profiling.")
+@click.option("--max-drop", type=click.FloatRange(0), default=0.01, show_default=True,
+              help="Allowed top-1 drop as a fraction (0.01 = 1 point).")
+@click.option("--max-drop-map", type=click.FloatRange(0), default=0.015, show_default=True,
+              help="Allowed mAP50-95 drop as a fraction (0.015 = 1.5 points).")
+@click.option("--max-size-growth", type=click.FloatRange(0), default=0.05, show_default=True,
+              help="Allowed file-size growth (0.05 = +5%).")
+@click.option("--max-latency-growth", type=click.FloatRange(0), help="Also fail when p50 grows by more (0.5 = +50%).")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="Write a Markdown summary here.")
+@click.option("--out", type=click.Path(file_okay=False), default="profile-check", show_default=True,
+              help="Where the re-profile's reports go (resumable).")
+@click.option("--update-baseline", is_flag=True, help="Re-profile and write the result over the baseline.")
+def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map: float, max_size_growth: float,
+              max_latency_growth: float | None, junit_path: str | None, markdown_path: str | None, out: str,
+              update_baseline: bool) -> None:
+    """Fail (exit 1) when a profile regressed against BASELINE: accuracy, size, a failed or vanished row."""
+    from .artifact import write_atomic
+    from .profiler.check import Limits, compare, junit, markdown, read_report
+    from .profiler.run import profile
+
+    base = read_report(baseline)
+    if current:
+        now = read_report(current, "current report")
+    else:
+        matrix = base.get("matrix")
+        if not matrix:
+            raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
+        args = {k: matrix.get(k) for k in ("format", "precision", "runtime", "provider", "device", "data", "limit",
+                                              "imgsz", "threads")}
+        now = profile(matrix["targets"], **args, batch=matrix.get("batch") or 1, warmup=matrix.get("warmup", 10),
+                      iters=matrix.get("iters", 50), min_time_s=matrix.get("min_time_s", 1.0), out=out,
+                      log=lambda m: click.echo(f"edgecv: {m}", err=True))
+    if update_baseline:
+        write_atomic(Path(baseline), json.dumps(now, indent=1).encode())
+        click.echo(f"baseline {baseline} updated: {len(now['rows'])} rows", err=True)
+        return
+    limits = Limits(max_drop, max_drop_map, max_size_growth, max_latency_growth)
+    verdicts = compare(base, now, limits)
+    summary = markdown(verdicts, limits)
+    if junit_path:
+        write_atomic(Path(junit_path), junit(verdicts))
+    if markdown_path:
+        write_atomic(Path(markdown_path), summary.encode())
+    click.echo(summary)
+    failed = [v for v in verdicts if v.status == "fail"]
+    if failed:
+        raise EdgecvError(f"{len(failed)} regression(s); first: {failed[0].name}: {'; '.join(failed[0].reasons)}")

@@ -151,3 +151,22 @@ def test_usage_errors_exit_2_before_any_work(tmp_path):
         ran = _run([*args, "--out", str(tmp_path / "o")])
         assert ran.returncode == 2 and ran.stderr.startswith("edgecv: error:"), (args, ran.stderr)
     assert not (tmp_path / "o" / "rows.jsonl").exists()
+
+
+def test_check_reprofiles_the_baselines_matrix_and_updates_it_on_request(zoo_profile, tmp_path):
+    out, env, _ = zoo_profile
+    baseline = tmp_path / "baseline.json"
+    shutil.copy(out / "profile.json", baseline)
+    ran = subprocess.run([EDGECV, "check", "--baseline", str(baseline), "--out", str(tmp_path / "re"),
+                          "--junit", str(tmp_path / "j.xml")], capture_output=True, text=True, env=env)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "5 baseline rows, 0 new" in ran.stdout and (tmp_path / "re" / "rows.jsonl").is_file()
+    promised = json.loads(baseline.read_text())
+    promised["rows"][2]["top1"] += 10
+    baseline.write_text(json.dumps(promised))
+    worse = subprocess.run([EDGECV, "check", "--baseline", str(baseline), "--out", str(tmp_path / "re")],
+                           capture_output=True, text=True, env=env)
+    assert worse.returncode == 1 and "regression" in worse.stderr
+    update = subprocess.run([EDGECV, "check", "--baseline", str(baseline), "--out", str(tmp_path / "re"),
+                             "--update-baseline"], capture_output=True, text=True, env=env)
+    assert update.returncode == 0 and json.loads(baseline.read_text())["rows"][2]["top1"] == promised["rows"][2]["top1"] - 10

@@ -69,7 +69,12 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
     rows = [done[c.key] for c in cells]
     _derive(rows)
     peaks = _peaks(rows, threads, log)
-    report = {"edgecv_version": __version__, "environment": environment(threads), "peaks": peaks, "rows": rows}
+    matrix = {"targets": list(targets or DEFAULT_TARGETS), "format": format, "precision": precision,
+              "runtime": runtime, "provider": provider, "device": device, "data": data, "limit": limit,
+              "imgsz": imgsz, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
+              "min_time_s": min_time_s}  # what `edgecv check` re-profiles
+    report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix, "peaks": peaks,
+              "rows": rows}
     from .report import write_reports
 
     write_reports(report, out)

@@ -1,0 +1,151 @@
+"""``edgecv check``: compare a profile with a committed baseline and fail on regressions.
+
+Rows are matched by (model, format, precision, runtime, provider, device, imgsz, batch). A row fails when its
+accuracy fell by more than the allowed drop (top-1 for classifiers, mAP50-95 for detectors; limits are
+fractions, so 0.01 is one point of top-1), when its file grew beyond the allowed ratio, when it failed, or
+when it vanished. Latency growth is checked only when asked, as a ratio, since CI machines are noisy. New rows
+are reported, never failed.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+KEY_FIELDS = ("model", "format", "precision", "runtime", "provider", "device", "imgsz", "batch")
+
+
+@dataclass
+class Limits:
+    max_drop: float = 0.01
+    max_drop_map: float = 0.015
+    max_size_growth: float = 0.05
+    max_latency_growth: float | None = None
+
+
+@dataclass
+class Verdict:
+    key: tuple
+    status: str  # pass, fail, new, missing
+    reasons: list[str] = field(default_factory=list)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return " ".join(str(v) for v in self.key if v not in (None, "cpu", "host", 1))
+
+
+def read_report(path: str | Path, what: str = "baseline") -> dict[str, Any]:
+    """A file written by ``edgecv profile --json`` (or ``results.json``); anything else is a usage error."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        rows = report["rows"]
+        for row in rows:
+            tuple(row[k] for k in KEY_FIELDS)
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UsageError(f"{what} {path} is not an edgecv profile report ({type(exc).__name__}: {exc})") from None
+    return report
+
+
+def _key(row: dict[str, Any]) -> tuple:
+    return tuple(row[k] for k in KEY_FIELDS)
+
+
+def _metric(row: dict[str, Any]) -> tuple[str, float] | None:
+    for name in ("top1", "map50_95"):
+        if row.get(name) is not None:
+            return name, float(row[name])
+    return None
+
+
+def compare(baseline: dict[str, Any], current: dict[str, Any], limits: Limits) -> list[Verdict]:
+    before = {_key(r): r for r in baseline["rows"]}
+    after = {_key(r): r for r in current["rows"]}
+    verdicts = []
+    for key, old in before.items():
+        new = after.get(key)
+        if new is None:
+            verdicts.append(Verdict(key, "fail", ["row missing from the current profile"], old, None))
+            continue
+        reasons = []
+        if new.get("status") != "ok":
+            reasons.append(f"failed: {new.get('error')}")
+        elif old.get("status") == "ok":
+            reasons += _regressions(old, new, limits)
+        verdicts.append(Verdict(key, "fail" if reasons else "pass", reasons, old, new))
+    verdicts += [Verdict(key, "new", [], None, new) for key, new in after.items() if key not in before]
+    return verdicts
+
+
+def _regressions(old: dict[str, Any], new: dict[str, Any], limits: Limits) -> list[str]:
+    reasons = []
+    m_old, m_new = _metric(old), _metric(new)
+    if m_old:
+        name, was = m_old
+        now = m_new[1] if m_new and m_new[0] == name else None
+        allowed = 100 * (limits.max_drop_map if name == "map50_95" else limits.max_drop)  # fractions -> points
+        if now is None:
+            reasons.append(f"{name} no longer measured (was {was:.2f})")
+        elif was - now > allowed + 1e-9:
+            reasons.append(f"{name} {was:.2f} -> {now:.2f} (-{was - now:.2f} points, limit {allowed:.2f})")
+    if old.get("size_mb") and new.get("size_mb"):
+        growth = new["size_mb"] / old["size_mb"] - 1
+        if growth > limits.max_size_growth + 1e-9:
+            reasons.append(f"size {old['size_mb']:.2f} -> {new['size_mb']:.2f} MB (+{growth:.1%}, "
+                           f"limit +{limits.max_size_growth:.0%})")
+    if limits.max_latency_growth is not None and old.get("latency_ms") and new.get("latency_ms"):
+        was, now = old["latency_ms"]["p50"], new["latency_ms"]["p50"]
+        if now / was - 1 > limits.max_latency_growth + 1e-9:
+            reasons.append(f"p50 {was:.3f} -> {now:.3f} ms (x{now / was:.2f}, limit x{1 + limits.max_latency_growth:.2f})")
+    return reasons
+
+
+def _cell(row: dict[str, Any] | None) -> str:
+    if row is None:
+        return "-"
+    if row.get("status") != "ok":
+        return "failed"
+    metric = _metric(row)
+    acc = f"{metric[1]:.2f}" if metric else "-"
+    size = f"{row['size_mb']:.2f} MB" if row.get("size_mb") else "-"
+    p50 = f"{row['latency_ms']['p50']:.3f} ms" if row.get("latency_ms") else "-"
+    return f"{acc} / {size} / {p50}"
+
+
+def markdown(verdicts: list[Verdict], limits: Limits) -> str:
+    failed = [v for v in verdicts if v.status == "fail"]
+    head = (f"## edgecv check: {'FAILED' if failed else 'passed'}\n\n{len(failed)} regression(s) in "
+            f"{sum(v.status != 'new' for v in verdicts)} baseline rows, {sum(v.status == 'new' for v in verdicts)} new. "
+            f"Limits: top-1 drop {100 * limits.max_drop:.2f}, mAP drop {100 * limits.max_drop_map:.2f} points, "
+            f"size +{limits.max_size_growth:.0%}"
+            + (f", p50 +{limits.max_latency_growth:.0%}" if limits.max_latency_growth is not None else "") + ".\n\n")
+    lines = ["| row | status | before (acc / size / p50) | after | why |", "|---|---|---|---|---|"]
+    order = {"fail": 0, "new": 1, "pass": 2}
+    for v in sorted(verdicts, key=lambda v: order.get(v.status, 3)):
+        lines.append(f"| {v.name} | {v.status} | {_cell(v.before)} | {_cell(v.after)} | "
+                     f"{'; '.join(v.reasons).replace('|', '/')} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def junit(verdicts: list[Verdict]) -> bytes:
+    """One testcase per baseline row (new rows as skipped), a failure element per regression."""
+    cases = [v for v in verdicts]
+    suite = ET.Element("testsuite", name="edgecv check", tests=str(len(cases)),
+                       failures=str(sum(v.status == "fail" for v in cases)),
+                       skipped=str(sum(v.status == "new" for v in cases)))
+    for v in cases:
+        case = ET.SubElement(suite, "testcase", classname=f"edgecv.{v.key[0]}", name=v.name)
+        if v.status == "fail":
+            failure = ET.SubElement(case, "failure", message="; ".join(v.reasons))
+            failure.text = f"before: {_cell(v.before)}\nafter: {_cell(v.after)}"
+        elif v.status == "new":
+            ET.SubElement(case, "skipped", message="new row: not in the baseline")
+    return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
