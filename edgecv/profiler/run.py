@@ -185,8 +185,9 @@ def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes:
     card = net.card
     size = imgsz or card.preprocess.input_size
     data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
-    info = {"task": card.task, "params": count_params(net), "macs": count_macs(net, size, card.in_chans),
-            "data": data, "size_mb": count_params(net) * 4 / 1e6}
+    params = count_params(net)
+    info = {"task": card.task, "params": params, "macs": count_macs(net, size, card.in_chans), "data": data,
+            "size_mb": params * 4 / 1e6}  # the PyTorch row's size: its fp32 weights
     cells = []
     if "pytorch" in formats:
         for rt in _runtimes("pytorch", runtimes):
