@@ -46,7 +46,7 @@ def predict(target: str, images: list[str], runtime: str | None = None, provider
                              "preprocessing and labels are unknown; edgecv profile can still time it")
         pipe = Pipeline(session.metadata)
         results, infer_ms = [], []
-        for path, result, ms in _run(session, pipe, paths, top):
+        for result, ms in _run(session, pipe, paths, top):
             results.append(result)
             if ms is not None:
                 infer_ms.append(ms)
@@ -61,15 +61,15 @@ def predict(target: str, images: list[str], runtime: str | None = None, provider
                 "timing": timing}
 
 
-def _run(session, pipe: Pipeline, paths: list[Path], top: int) -> Iterator[tuple[Path, dict, float | None]]:
+def _run(session, pipe: Pipeline, paths: list[Path], top: int) -> Iterator[tuple[dict, float | None]]:
     for path in paths:
         try:
             image = read_image(path)
         except EdgecvError as exc:
-            yield path, {"image": str(path), "error": str(exc)}, None
+            yield {"image": str(path), "error": str(exc)}, None
             continue
         x, geo = pipe.prepare(image)
         t0 = time.perf_counter()
         outputs = session.run(x)
         ms = getattr(session, "last_infer_ms", None) or (time.perf_counter() - t0) * 1e3
-        yield path, {"image": str(path), "predictions": pipe.predictions(outputs, geo, image.shape[:2], top)}, ms
+        yield {"image": str(path), "predictions": pipe.predictions(outputs, geo, image.shape[:2], top)}, ms

@@ -133,7 +133,9 @@ def _detect_host(device: Device) -> None:
     """Fill a host profile from /proc (Linux) or the platform module."""
     device.arch = device.arch or platform.machine()
     device.cores = device.cores or os.cpu_count()
-    info = _cpuinfo()
+    from .edgecv_device import cpuinfo
+
+    info = cpuinfo()
     device.cpu = device.cpu or info.get("model name") or platform.processor() or device.arch
     flags = set((info.get("flags") or info.get("features") or "").split())
     names = {"avx2": "avx2", "fma": "fma", "avx512f": "avx512f", "avx512_vnni": "avx512-vnni",
@@ -144,18 +146,6 @@ def _detect_host(device: Device) -> None:
         device.clock_ghz = round(float(info["cpu mhz"]) / 1000, 2)
     if device.memory_gb is None:
         device.memory_gb = _memory_gb()
-
-
-def _cpuinfo() -> dict[str, str]:
-    out: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, sep, value = line.partition(":")
-            if sep:
-                out.setdefault(key.strip().lower(), value.strip())
-    except OSError:
-        pass
-    return out
 
 
 def _memory_gb() -> float | None:

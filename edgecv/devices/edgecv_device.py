@@ -656,8 +656,8 @@ def time_calls(fn, warmup: int, iters: int, min_time_s: float = 0.0) -> list[flo
     return times
 
 
-def cpu_model() -> str:
-    """The board (Pi: "Model"), else the CPU's name, else the ARM part number."""
+def cpuinfo() -> dict:
+    """``/proc/cpuinfo`` as ``{lower-case key: value}`` (first occurrence; empty where there is none)."""
     fields = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -666,6 +666,12 @@ def cpu_model() -> str:
                 fields.setdefault(key.strip().lower(), value.strip())
     except OSError:
         pass
+    return fields
+
+
+def cpu_model() -> str:
+    """The board (Pi: "Model"), else the CPU's name, else the ARM part number."""
+    fields = cpuinfo()
     for key in ("model", "model name", "hardware", "cpu part"):
         if fields.get(key):
             return fields[key]
