@@ -179,12 +179,14 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
 @click.option("--evaluate", is_flag=True, help="Also measure every artifact's accuracy on the val split.")
 @click.option("--eval-limit", type=click.IntRange(1), help="With --evaluate: only the first N val images.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1) when an artifact is outside its parity tolerance.")
+@click.option("--reduce-range", is_flag=True, help="ONNX int8: 7-bit weights, so x86 CPUs without VNNI compute "
+              "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
                data: str | None, calib_samples: int, calib_method: str, weights: str | None, layout: str | None,
-               native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool, out: str,
-               as_json: bool) -> None:
+               native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool,
+               reduce_range: bool, out: str, as_json: bool) -> None:
     """Export TARGET to ONNX / TFLite at each precision, with metadata and a parity check.
 
     TARGET is a zoo name (default weights), a checkpoint from `edgecv train`, or path/to/module.py:factory
@@ -196,7 +198,7 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
     artifacts = export(target, formats, precisions, data=data, out=out, weights=weights, imgsz=imgsz, batch=batch,
                        dynamic_batch=dynamic_batch, calib_samples=calib_samples, calib_method=calib_method,
                        layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
-                       evaluate=evaluate, eval_limit=eval_limit, log=log)
+                       evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range, log=log)
     if as_json:
         click.echo(json.dumps({"artifacts": [a.to_dict() for a in artifacts]}, indent=2))
     else:

@@ -136,58 +136,54 @@ def devices_cmd(setup: str | None, as_json: bool) -> None:
 @click.option("--device", "devices", default="host", show_default=True, help="Comma-separated device profiles.")
 @click.option("--data", help="Accuracy on this dataset's val split (default: the data the model was trained on).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N val images.")
-@click.option("--imgsz", type=click.IntRange(8), help="Input size for zoo models (default: the weights' training size).")
-@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Batch for the throughput figure.")
-@click.option("--threads", type=click.IntRange(1), help="Runtime threads (default: the runtime's own choice).")
+@click.option("--imgsz", help="Zoo models: the export size N. Files: the height/width (N or HxW) of image inputs "
+              "whose size is dynamic (default: what the file fixes, else 640).")
+@click.option("--input-shape", "input_shapes", multiple=True, metavar="NAME=1x3x640x640",
+              help="The full shape of a file's input NAME (repeatable, for models with several inputs).")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
+              help="Batch for the throughput figure (a dynamic batch dim takes it).")
+@click.option("--threads", type=click.IntRange(1), help="Threads for every runtime (default: the cores available).")
 @click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
 @click.option("--iters", type=click.IntRange(1), default=50, show_default=True, help="Timed calls (at least).")
 @click.option("--min-time", type=click.FloatRange(0), default=1.0, show_default=True, help="Seconds of timed calls (at least).")
 @click.option("--timeout", type=click.FloatRange(1), default=900, show_default=True, help="Seconds before a cell is given up.")
 @click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
-              help="Report folder; rerunning with the same folder resumes.")
+              help="Report folder; rerunning the same profile there resumes; another profile goes to OUT-2, ...")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
-                providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: int | None,
-                batch: int, threads: int | None, warmup: int, iters: int, min_time: float, timeout: float, out: str,
-                json_path: str | None) -> None:
+                providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
+                input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
+                min_time: float, timeout: float, out: str, json_path: str | None) -> None:
     """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
     files or folders of them (default: the default-weight zoo, every format and precision)."""
-    from rich.console import Console
-    from rich.progress import Progress
-
     from .artifact import write_atomic
+    from .profiler.progress import Progress
     from .profiler.report import print_table
     from .profiler.run import profile
 
     log = lambda msg: click.echo(f"edgecv: {msg}", err=True)  # noqa: E731
-    bar = Progress(console=Console(stderr=True), transient=True)  # shown once the cells are known
-    task = bar.add_task("profiling", total=None)
-
-    def start(n: int) -> None:
-        bar.update(task, total=n)
-        if n:
-            bar.start()
-
-    def advance(row: dict[str, Any], k: int, n: int) -> None:
-        bar.update(task, completed=k, description=f"{row['model']} {row['format']} {row['precision']}")
-        if row["status"] != "ok":
-            bar.console.print(f"failed: {row['model']} {row['format']} {row['precision']} on {row['runtime']}: "
-                              f"{row['error']}")
-
+    progress = Progress()
     try:
         report = profile(list(targets) or None, formats, precisions, runtimes, providers, devices, data, limit, imgsz,
-                         batch, threads, warmup, iters, min_time, out, timeout, log=log, on_start=start,
-                         on_row=advance)
+                         batch, threads, warmup, iters, min_time, out, timeout, log=log, on_start=progress.start,
+                         on_row=progress.advance, input_shapes=input_shapes)
     finally:
-        if bar.live.is_started:
-            bar.stop()
+        progress.stop()
     print_table(report)
     if json_path:
         write_atomic(Path(json_path), json.dumps(report, indent=1).encode())
-    click.echo(f"reports in {out}/: report.html, report.md, results.csv, results.json", err=True)
-    failed = [r for r in report["rows"] if r["status"] != "ok"]
+    rows = report["rows"]
+    for note in dict.fromkeys(f"{r['model']}: {n}" for r in rows for n in r.get("notes") or ()):
+        log(f"note: {note}")
+    unstable = [r for r in rows if r["status"] == "ok" and r.get("unstable")]
+    if unstable:
+        log(f"warning: {len(unstable)} of {len(rows)} rows have timings that cannot be trusted ({unstable[0]['model']} "
+            f"{unstable[0]['format']} {unstable[0]['precision']}: {unstable[0]['unstable'][0]}); rerun on a quiet "
+            "machine with --out NEW, or with more --iters/--min-time")
+    log(f"reports in {report['out']}/: report.html, report.md, results.csv, results.json")
+    failed = [r for r in rows if r["status"] != "ok"]
     if failed:
-        raise EdgecvError(f"{len(failed)} of {len(report['rows'])} rows failed; first: {failed[0]['model']} "
+        raise EdgecvError(f"{len(failed)} of {len(rows)} rows failed; first: {failed[0]['model']} "
                           f"{failed[0]['format']} {failed[0]['precision']}: {failed[0]['error']}")
 
 
@@ -222,7 +218,7 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
         if not matrix:
             raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
         args = {k: matrix.get(k) for k in ("format", "precision", "runtime", "provider", "device", "data", "limit",
-                                              "imgsz", "threads")}
+                                              "imgsz", "threads", "input_shapes")}
         now = profile(matrix["targets"], **args, batch=matrix.get("batch") or 1, warmup=matrix.get("warmup", 10),
                       iters=matrix.get("iters", 50), min_time_s=matrix.get("min_time_s", 1.0), out=out,
                       log=lambda m: click.echo(f"edgecv: {m}", err=True))

@@ -36,3 +36,20 @@ def deterministic_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 def fixed_input(size: int = 64, batch: int = 2) -> torch.Tensor:
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(1234))
+
+
+def strip_tflite_tables(data: bytes, signatures: bool = True, metadata: bool = False) -> bytes:
+    """A ``.tflite`` flatbuffer without its SignatureDefs (Model field 7) and, optionally, its metadata table
+    (field 6): what older converters and most files in the wild look like. The fields are unset in the
+    Model table's vtable, the flatbuffer way of leaving a field out."""
+    import struct
+
+    buf = bytearray(data)
+    model = struct.unpack_from("<I", buf, 0)[0]
+    vtable = model - struct.unpack_from("<i", buf, model)[0]
+    size = struct.unpack_from("<H", buf, vtable)[0]
+    for field, drop in ((7, signatures), (6, metadata)):
+        slot = 4 + 2 * field
+        if drop and slot < size:
+            struct.pack_into("<H", buf, vtable + slot, 0)
+    return bytes(buf)

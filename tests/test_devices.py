@@ -26,6 +26,27 @@ from edgecv.models.yolo_ops import nms as torch_nms
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 can_emulate = pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("unshare") is None,
                                  reason="Pi emulation is set up for x86_64 hosts with util-linux's unshare")
+# x86 without VNNI computes onnxruntime's uint8 x int8 products in saturating 16-bit sums; ARM does not. There,
+# and only there, int8 ONNX outputs of the host and a board may differ (docs/runtimes.md gives by how much).
+SATURATES = get_device("host").int8_saturates
+
+
+def _exact(fmt: str, precision: str, reduced: bool = False) -> bool:
+    """Whether host and board must agree bit for bit: integer kernels that do not saturate here."""
+    return precision == "int8" and (fmt == "tflite" or reduced or not SATURATES)
+
+
+@pytest.fixture(scope="session")
+def reduced_artifacts(tmp_path_factory):
+    """MobileNetV2 and yolo_n int8 ONNX exported with --reduce-range (7-bit weights): no x86 saturation."""
+    out = tmp_path_factory.mktemp("reduced")
+    arts = {}
+    for model, data in (("mobilenet_v2", "shapes"), ("yolo_n", "shapes-det")):
+        (art,) = edgecv.export(model, "onnx", "int8", data=data, imgsz=64, out=out, calib_samples=128,
+                               parity_samples=0, threads=2, reduce_range=True)
+        assert art.metadata["calibration"]["reduce_range"] is True
+        arts[model] = art
+    return arts
 
 
 def test_devices_lists_host_rpi4_rpi5_with_their_facts():
@@ -171,10 +192,12 @@ def test_the_device_script_runs_standalone_with_numpy_and_a_runtime(zoo_artifact
 # --- emulated Raspberry Pi ---------------------------------------------------------------------------------
 
 @can_emulate
-def test_emulated_rpi4_gives_the_hosts_outputs_for_every_artifact(zoo_artifacts):
+def test_emulated_rpi4_gives_the_hosts_outputs_for_every_artifact(zoo_artifacts, reduced_artifacts):
     """The real aarch64 onnxruntime and LiteRT under qemu (Cortex-A72) against the same x86 builds."""
     rng = np.random.default_rng(0)
-    for (model, fmt, precision), art in sorted(zoo_artifacts.items()):
+    cases = [(key, art, False) for key, art in sorted(zoo_artifacts.items())]
+    cases += [((model, "onnx", "int8"), art, True) for model, art in sorted(reduced_artifacts.items())]
+    for (model, fmt, precision), art, reduced in cases:
         shape = [2 if d is None else d for d in art.metadata["inputs"][0]["shape"]]
         x = rng.standard_normal(shape).astype(np.float32)
         host = edgecv.load(art.path).run(x)
@@ -184,34 +207,46 @@ def test_emulated_rpi4_gives_the_hosts_outputs_for_every_artifact(zoo_artifacts)
             out = pi.run(x)
         for name in host:
             scale = float(np.abs(host[name]).max()) or 1.0
-            # int8 kernels are integer arithmetic: identical; fp32 differs by float summation order only
-            limit = 1e-6 if precision == "int8" else 1e-4
-            assert np.abs(host[name] - out[name]).max() / scale < limit, (model, fmt, precision, name)
+            error = np.abs(host[name] - out[name])
+            case = (model, fmt, precision, reduced, name, float(error.max() / scale))
+            if _exact(fmt, precision, reduced):  # integer arithmetic on both sides: identical
+                assert error.max() / scale < 1e-6, case
+            elif precision == "int8":  # saturation here shifts some values by a few steps; a real bug moves all
+                assert error.max() / scale < 0.15 and error.mean() / scale < 0.01, case
+            else:  # fp32 differs by float summation order only
+                assert error.max() / scale < 1e-4, case
 
 
 @can_emulate
-@pytest.mark.parametrize("model, fmt", [("mobilenet_v2", "tflite"), ("yolo_n", "onnx")])
-def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, model, fmt):
+@pytest.mark.parametrize("model, fmt, reduced", [("mobilenet_v2", "tflite", False), ("yolo_n", "onnx", False),
+                                                 ("yolo_n", "onnx", True)])
+def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, reduced_artifacts, model, fmt, reduced):
     from edgecv.evaluate import evaluate_artifact
 
-    art = zoo_artifacts[(model, fmt, "int8")]
+    art = reduced_artifacts[model] if reduced else zoo_artifacts[(model, fmt, "int8")]
     limit = 48 if model == "mobilenet_v2" else 16
     host = evaluate_artifact(str(art.path), limit=limit)
     pi = evaluate_artifact(str(art.path), device="rpi4", limit=limit)
     assert pi["emulated"] is True and host["emulated"] is False
-    assert pi["metrics"] == host["metrics"]
+    if _exact(fmt, "int8", reduced):
+        assert pi["metrics"] == host["metrics"]
+    else:  # measured on AVX2 without VNNI: 0.8 points of mAP50-95 on 16 images; a real bug costs tens
+        for name, value in host["metrics"].items():
+            assert abs(pi["metrics"][name] - value) <= (0 if name == "images" else 3.0), (name, value, pi["metrics"])
 
 
 @can_emulate
-def test_the_device_script_predicts_inside_the_emulated_pi_without_pillow_or_edgecv(zoo_artifacts, tmp_path):
+def test_the_device_script_predicts_inside_the_emulated_pi_without_pillow_or_edgecv(zoo_artifacts, reduced_artifacts,
+                                                                                    tmp_path):
     from edgecv.predict import predict
     from edgecv.runtimes.emulated import Emulator
 
     emulator = Emulator()
     emulator.ensure()
     assert not list(emulator.site.glob("PIL*")) and not list(emulator.site.glob("edgecv*"))
-    for key, data in ((("mobilenet_v2", "tflite", "int8"), "shapes"), (("yolo_n", "onnx", "int8"), "shapes-det")):
-        art = zoo_artifacts[key]
+    # the ONNX detector with 7-bit weights: the same int8 arithmetic on every CPU, VNNI or not
+    for art, data in ((zoo_artifacts[("mobilenet_v2", "tflite", "int8")], "shapes"),
+                      (reduced_artifacts["yolo_n"], "shapes-det")):
         images = _images(tmp_path, data, 64, 2)
         cmd = emulator.command(get_device("rpi4"), ["predict", str(art.path), *images, "--json"])
         out = subprocess.run(cmd, env=emulator.env(), capture_output=True, text=True, timeout=600)

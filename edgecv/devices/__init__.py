@@ -58,6 +58,14 @@ class Device:
     def emulated(self) -> bool:
         return self.reach == "emulated"
 
+    @property
+    def int8_saturates(self) -> bool:
+        """Whether onnxruntime's int8 (u8s8) kernels here can saturate, so int8 ONNX outputs may differ from a
+        board's. Without VNNI, x86 adds pairs of uint8 x int8 products in 16 bits (AVX2 ``vpmaddubsw``), which
+        saturates for large activations and weights; VNNI (``vpdpbusd``), AMX and ARM accumulate in 32 bits."""
+        x86 = self.arch.lower() in ("x86_64", "amd64", "x86", "i686")
+        return x86 and not {"avx512-vnni", "avx-vnni", "amx-int8"} & set(self.isa)
+
     def to_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if v not in (None, "", [], {})}
         d["reach"], d["emulated"] = self.reach, self.emulated

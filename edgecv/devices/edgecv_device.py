@@ -461,12 +461,26 @@ class Pipeline:
 # Runtimes: the model's own core call, on arrays already in its input dtype.
 # ---------------------------------------------------------------------------------------------------------
 
-_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8",
-               "tensor(int8)": "int8", "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(bool)": "bool"}
+_ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+               "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(uint16)": "uint16", "tensor(int16)": "int16",
+               "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(uint32)": "uint32",
+               "tensor(uint64)": "uint64", "tensor(bool)": "bool", "tensor(string)": "object"}
+
+
+def ort_dtype(type_name: str) -> str:
+    """onnxruntime's ``tensor(float)`` -> numpy's name; an unknown element type is refused, never guessed."""
+    if type_name not in _ORT_DTYPES:
+        raise DeviceError(f"inputs/outputs of type {type_name} are not supported")
+    return _ORT_DTYPES[type_name]
+
+
+def ort_shape(shape) -> list | None:
+    """Fixed dims as ints, symbolic or unknown dims as None; None for an unknown rank."""
+    return None if shape is None else [d if isinstance(d, int) and d >= 0 else None for d in shape]
 
 
 def _spec(name, shape, dtype, scale=None, zero_point=0) -> dict:
-    return {"name": name, "shape": [d if isinstance(d, int) and d >= 0 else None for d in shape],
+    return {"name": name, "shape": ort_shape(shape),
             "dtype": str(np.dtype(dtype)), "scale": scale, "zero_point": int(zero_point)}
 
 
@@ -482,8 +496,8 @@ class OnnxModel:
         if threads:
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self.inputs = [_spec(a.name, a.shape, _ORT_DTYPES.get(a.type, "float32")) for a in self.session.get_inputs()]
-        self.outputs = [_spec(a.name, a.shape, _ORT_DTYPES.get(a.type, "float32")) for a in self.session.get_outputs()]
+        self.inputs = [_spec(a.name, a.shape, ort_dtype(a.type)) for a in self.session.get_inputs()]
+        self.outputs = [_spec(a.name, a.shape, ort_dtype(a.type)) for a in self.session.get_outputs()]
 
     def infer(self, feeds: dict) -> list:
         return self.session.run(None, feeds)
@@ -504,13 +518,24 @@ def litert_spec(name: str, d: dict) -> dict:
     return _spec(name, shape, d["dtype"], float(scale) if scale else None, zero_point)
 
 
+def _unique_names(details: list) -> dict:
+    """``name -> detail`` in the interpreter's order; a missing or repeated tensor name gets its index."""
+    out = {}
+    for d in details:
+        name = d.get("name") or f"tensor_{d['index']}"
+        out[name if name not in out else f"{name}_{d['index']}"] = d
+    return out
+
+
 def _natural(name: str) -> tuple:
     head = name.rstrip("0123456789")
     return (head, int(name[len(head):]) if name[len(head):] else -1)
 
 
 class LiteRTModel:
-    """Signature-based I/O names; set_tensor/invoke/get_tensor on the signature's tensors (no extra layer)."""
+    """I/O named by the file's first SignatureDef, or, for the many files that have none (older converters,
+    most models in the wild), by the interpreter's own input/output details; set_tensor/invoke/get_tensor on
+    those tensors (no extra layer)."""
 
     runtime = "litert"
 
@@ -523,13 +548,18 @@ class LiteRTModel:
             self.interpreter = module.Interpreter(model_path=str(path), num_threads=threads, **options)
             self.interpreter.allocate_tensors()
         signatures = self.interpreter.get_signature_list()
-        if not signatures:
-            raise DeviceError(f"{path.name} has no signature; re-export it with a current converter")
-        runner = self.interpreter.get_signature_runner(next(iter(signatures)))
-        ins, outs = runner.get_input_details(), runner.get_output_details()
-        del runner  # it holds views of the interpreter's buffers, which would block a later resize
+        self.signature = next(iter(signatures), None)
+        if self.signature is not None:
+            runner = self.interpreter.get_signature_runner(self.signature)
+            ins, outs = runner.get_input_details(), runner.get_output_details()
+            del runner  # it holds views of the interpreter's buffers, which would block a later resize
+            out_names = sorted(outs, key=_natural)
+        else:  # no signature: the subgraph's own tensors, named as the converter named them
+            ins = _unique_names(self.interpreter.get_input_details())
+            outs = _unique_names(self.interpreter.get_output_details())
+            out_names = list(outs)
         self.inputs = [litert_spec(n, d) for n, d in ins.items()]
-        self.outputs = [litert_spec(n, outs[n]) for n in sorted(outs, key=_natural)]
+        self.outputs = [litert_spec(n, outs[n]) for n in out_names]
         self._in_index = {n: d["index"] for n, d in ins.items()}
         self._out_index = [outs[o["name"]]["index"] for o in self.outputs]
         self._shapes = {n: tuple(d["shape"]) for n, d in ins.items()}
@@ -630,18 +660,114 @@ def quantization_from_metadata(model, metadata: dict | None) -> None:
                 spec["scale"], spec["zero_point"] = float(q["scale"]), int(q["zero_point"])
 
 
-def synthetic_feeds(model) -> dict:
+DEFAULT_IMGSZ = 640  # a dynamic height/width with no --imgsz: a size detectors (YOLO, PaddleOCR det) accept
+MIN_SPATIAL = 8  # below this a "spatial" dim is almost surely a placeholder, never a real image
+
+
+def parse_shape(text: str) -> list:
+    """``1x3x640x640`` (or ``1,3,640,640``) -> ``[1, 3, 640, 640]``."""
+    try:
+        dims = [int(d) for d in text.replace(",", "x").lower().split("x")]
+    except ValueError:
+        raise DeviceError(f"bad shape {text!r}: write it as 1x3x640x640") from None
+    if not dims or any(d < 1 for d in dims):
+        raise DeviceError(f"bad shape {text!r}: every dimension must be a positive integer")
+    return dims
+
+
+def _image_axes(shape: list) -> tuple | None:
+    """``(height, width)`` axes of a rank-4 image-like input: NCHW when dim 1 looks like channels, else NHWC."""
+    if len(shape) != 4:
+        return None
+    if shape[1] in (1, 2, 3, 4) or (shape[1] is None and shape[3] not in (1, 2, 3, 4)):
+        return 2, 3
+    if shape[3] in (1, 2, 3, 4) or shape[3] is None:
+        return 1, 2
+    return None
+
+
+def concrete_shapes(specs: list, imgsz=None, batch: int = 1, overrides: dict | None = None) -> tuple:
+    """The shape each input is fed at: ``({name: [dims]}, [notes])``.
+
+    ``specs`` are ``{name, shape (None = dynamic, or None for an unknown rank), dtype}``. An override
+    (``--input-shape NAME=1x3x640x640``) wins; else a dynamic first dim is ``batch``; the height/width of an
+    image-like input are ``imgsz`` (an int or ``(h, w)``) when given, else what the file fixes, else
+    ``DEFAULT_IMGSZ`` (said in a note); a dynamic channel dim is 3. Anything still dynamic, or an input
+    that cannot be synthesised (strings, unknown rank), raises naming the input."""
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {s["name"] for s in specs}
+    if unknown:
+        raise DeviceError(f"--input-shape names {', '.join(sorted(unknown))}, but the model's inputs are "
+                          f"{', '.join(s['name'] for s in specs)}")
+    hw = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz) if imgsz else None
+    shapes, notes = {}, []
+    for spec in specs:
+        name, shape = spec["name"], spec["shape"]
+        kind = str(spec.get("dtype"))
+        if kind.startswith(("str", "<U", "|S", "object")) or kind in ("string", "bytes"):
+            raise DeviceError(f"input {name!r} takes {kind}: edgecv cannot synthesise it")
+        if shape is None:
+            if name not in overrides:
+                raise DeviceError(f"input {name!r} has no known rank: give its shape with --input-shape "
+                                  f"{name}=1x3x640x640")
+            shape = [None] * len(overrides[name])
+        shape = list(shape)
+        if name in overrides:
+            given = list(overrides[name])
+            if len(given) != len(shape) or any(d is not None and d != g for d, g in zip(shape, given)):
+                raise DeviceError(f"--input-shape {name}={'x'.join(map(str, given))} does not fit the model's "
+                                  f"{format_shape(shape)}")
+            shapes[name] = given
+            continue
+        if shape and shape[0] is None:
+            shape[0] = batch
+        axes = _image_axes(shape)
+        if axes:
+            channel = 1 if axes == (2, 3) else 3
+            if shape[channel] is None:
+                shape[channel] = 3
+            fixed = tuple(shape[a] for a in axes)
+            if hw and any(f is not None and f != w for f, w in zip(fixed, hw)):
+                raise DeviceError(f"input {name!r} is fixed at {format_shape(shape)}: --imgsz "
+                                  f"{hw[0]}x{hw[1]} cannot apply")
+            if None in fixed:
+                size = hw or (DEFAULT_IMGSZ, DEFAULT_IMGSZ)
+                for a, s in zip(axes, size):
+                    shape[a] = shape[a] if shape[a] is not None else s
+                if not hw:
+                    notes.append(f"input {name!r} has a dynamic height/width ({format_shape(spec['shape'])}): "
+                                 f"timed at {shape[axes[0]]}x{shape[axes[1]]}; choose with --imgsz HxW")
+        if None in shape:
+            raise DeviceError(f"input {name!r} has dynamic dims {format_shape(spec['shape'])} edgecv cannot "
+                              f"choose: give --input-shape {name}=...")
+        shapes[name] = shape
+    return shapes, notes
+
+
+def format_shape(shape) -> str:
+    return "?" if shape is None else "x".join("?" if d is None else str(d) for d in shape)
+
+
+def synthetic_array(shape: list, dtype, quantized: bool = False, rng=None) -> np.ndarray:
+    """Random input of ``shape``: float32 (quantized inputs are fed float and quantized with the file's scale),
+    integers over their image range (uint8 0-255, int8 -128-127), booleans."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        return rng.integers(0, 1, shape, endpoint=True).astype(np.bool_)
+    if np.issubdtype(dtype, np.integer) and not quantized:
+        low = -128 if dtype == np.int8 else 0  # ids and indices stay non-negative
+        return rng.integers(low, min(np.iinfo(dtype).max, 255), shape, endpoint=True).astype(dtype)
+    if np.issubdtype(dtype, np.floating) or quantized:
+        return rng.standard_normal(shape).astype(np.float32 if quantized else dtype)
+    raise DeviceError(f"cannot synthesise an input of dtype {dtype}")
+
+
+def synthetic_feeds(model, imgsz=None, batch: int = 1, overrides: dict | None = None) -> dict:
+    """Random inputs for ``model`` at the shapes ``concrete_shapes`` chooses, in the model's own dtypes."""
     rng = np.random.default_rng(0)
-    feeds = {}
-    for spec in model.inputs:
-        shape = [d if d else 1 for d in spec["shape"]]
-        dtype = np.dtype(spec["dtype"])
-        if np.issubdtype(dtype, np.integer):
-            info = np.iinfo(dtype)
-            feeds[spec["name"]] = rng.integers(info.min, info.max, shape, endpoint=True).astype(dtype)
-        else:
-            feeds[spec["name"]] = rng.standard_normal(shape).astype(dtype)
-    return feeds
+    shapes, _ = concrete_shapes(model.inputs, imgsz, batch, overrides)
+    return {s["name"]: synthetic_array(shapes[s["name"]], s["dtype"], rng=rng) for s in model.inputs}
 
 
 def time_calls(fn, warmup: int, iters: int, min_time_s: float = 0.0) -> list[float]:
@@ -673,8 +799,9 @@ def cpu_model() -> str:
     """The board (Pi: "Model"), else the CPU's name, else the ARM part number."""
     fields = cpuinfo()
     for key in ("model", "model name", "hardware", "cpu part"):
-        if fields.get(key):
-            return fields[key]
+        value = fields.get(key, "")
+        if value and not (key == "model" and value.isdigit()):  # x86 lists "model : 1", a family number
+            return value
     return platform.processor() or platform.machine()
 
 
@@ -783,6 +910,16 @@ def _images(args: list[str]) -> list[Path]:
     return paths
 
 
+def match_outputs(metadata: dict | None, names: list) -> dict | None:
+    """The metadata with its output names made the file's own: a ``.tflite`` stripped of its SignatureDef
+    names tensors as the converter did (``StatefulPartitionedCall:0``), not ``output_0``; outputs are then
+    matched by position."""
+    recorded = (metadata or {}).get("outputs") or []
+    if not recorded or len(recorded) != len(names) or all(o["name"] in names for o in recorded):
+        return metadata
+    return {**metadata, "outputs": [{**o, "name": n} for o, n in zip(recorded, names)]}
+
+
 def load_metadata(path: Path) -> dict | None:
     try:
         text = read_metadata_text(path)
@@ -798,6 +935,7 @@ def predict(path: Path, images: list[str], runtime: str | None, threads: int | N
     t0 = time.perf_counter()
     model = open_model(path, runtime, threads)
     init_ms = (time.perf_counter() - t0) * 1e3
+    metadata = match_outputs(metadata, [o["name"] for o in model.outputs])
     quantization_from_metadata(model, metadata)
     pipe, results, infer_ms = Pipeline(metadata), [], []
     for image_path in _images(images):
@@ -839,6 +977,9 @@ def main(argv: list[str] | None = None) -> int:
         if name == "bench":
             p.add_argument("--warmup", type=int, default=5)
             p.add_argument("--iters", type=int, default=50)
+            p.add_argument("--imgsz", help="Height/width of dynamic image inputs: N or HxW (default: 640).")
+            p.add_argument("--batch", type=int, default=1, help="A dynamic batch dim (default 1).")
+            p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x640x640")
         if name != "serve":
             p.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -858,7 +999,19 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(info, indent=1))
         else:
             model = open_model(args.model, args.runtime, args.threads)
-            feeds = synthetic_feeds(model)
+            overrides = {}
+            for item in args.input_shape:
+                name, sep, dims = item.rpartition("=")
+                if not sep or not name:
+                    raise DeviceError(f"--input-shape takes NAME=1x3x640x640, not {item!r}")
+                overrides[name] = parse_shape(dims)
+            imgsz = parse_shape(args.imgsz) if args.imgsz else None
+            if imgsz and len(imgsz) not in (1, 2):
+                raise DeviceError(f"--imgsz takes N or HxW, not {args.imgsz!r}")
+            shapes, notes = concrete_shapes(model.inputs, imgsz and (imgsz * 2)[:2], args.batch, overrides)
+            for note in notes:
+                print(f"edgecv_device: {note}", file=sys.stderr)
+            feeds = synthetic_feeds(model, imgsz and (imgsz * 2)[:2], args.batch, overrides)
             times = sorted(time_calls(lambda: model.infer(feeds), args.warmup, args.iters))
             report = {"latency_ms": {"p50": times[len(times) // 2], "min": times[0], "mean": sum(times) / len(times)},
                       "iters": len(times), "environment": environment(model)}

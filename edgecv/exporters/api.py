@@ -23,7 +23,7 @@ from ..artifact import Artifact, artifact_name, model_metadata, write_atomic
 from ..errors import EdgecvError, UsageError
 from ..runtimes import load, predictor
 from . import get_exporter
-from .base import CALIB_METHODS, PRECISIONS, ExportJob
+from .base import CALIB_METHODS, PRECISIONS, ExportJob, quiet
 from .calibration import load_images
 from .parity import compare, judge
 
@@ -38,12 +38,14 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
            weights: str | None = None, imgsz: int | None = None, batch: int = 1, dynamic_batch: bool = False,
            calib_samples: int = 256, calib_method: str = "minmax", layout: str | None = None,
            float_io: bool = True, parity_samples: int = 64, strict: bool = False, threads: int | None = None,
-           evaluate: bool = False, eval_limit: int | None = None,
+           evaluate: bool = False, eval_limit: int | None = None, reduce_range: bool = False,
            log: Callable[[str], None] | None = None) -> list[Artifact]:
     """Export ``model`` (a zoo name, a checkpoint, ``module.py:factory`` or an ``nn.Module`` with a card).
 
     ``data`` supplies real images for int8 calibration (train split) and the parity check (val split);
-    it defaults to the dataset the weights were trained on. Returns the artifacts written under ``out``.
+    it defaults to the dataset the weights were trained on. ``reduce_range`` quantizes ONNX int8 weights to
+    7 bits so that x86 CPUs without VNNI give the same int8 outputs as ARM boards (see docs/export.md).
+    Returns the artifacts written under ``out``.
     """
     log = log or (lambda _msg: None)
     formats, precisions = _as_list(format), _as_list(precision)
@@ -72,7 +74,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
         job = ExportJob(module=_graph_module(net, card.task), name=card.name, task=card.task,
                         imgsz=pre.input_size, channels=pre.channels, batch=None if dynamic_batch else batch,
                         layout=(layout or exporter.default_layout).upper(), output_names=_output_names(card.task),
-                        calib_method=calib_method, float_io=float_io)
+                        calib_method=calib_method, float_io=float_io, reduce_range=reduce_range)
         for p in precisions:
             exporter.check(job, p)
         jobs.append((exporter, job))
@@ -85,6 +87,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
             raise UsageError("--evaluate needs --data (or weights that name their dataset)")
         accuracy = _Accuracy(data, card.task, pre, eval_limit, threads)
 
+    if data is not None and (parity_samples or evaluate):
+        _require_val(data, pre.input_size, "the parity check" if parity_samples else "--evaluate")
     calibration = parity_x = None
     calib_split = None
     if data is not None and "int8" in precisions:
@@ -111,10 +115,12 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
                 log(f"{name}: exporting")
                 start = time.perf_counter()
                 try:
-                    built = exporter.convert(job, p, Path(tmp))
+                    with quiet():
+                        built = exporter.convert(job, p, Path(tmp))
                     meta = _metadata(card, pre, exporter.format, p, job, built, source,
                                      {"data": data, "split": calib_split, "images": int(len(calibration)),
-                                      "method": calib_method} if p == "int8" else None)
+                                      "method": calib_method, "reduce_range": reduce_range}
+                                     if p == "int8" else None)
                     path = out / name
                     exporter.embed_metadata(built, json.dumps(meta), path)
                 except EdgecvError as exc:
@@ -233,6 +239,18 @@ class _Accuracy:
 
 def _scores(metrics: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in metrics.items() if k != "images")
+
+
+def _require_val(data: str, imgsz: int, why: str) -> None:
+    """Say before calibrating (minutes) that the val split the parity check reads is missing."""
+    from ..data import get_dataset
+    from ..errors import DataError
+
+    try:
+        get_dataset(data, "val", imgsz=imgsz, limit=1)
+    except DataError as exc:
+        raise UsageError(f"{why} reads the val split of {data}, which is not usable ({exc}); add it, or pass "
+                         "--parity-samples 0") from None
 
 
 def _metadata(card, pre, fmt: str, precision: str, job: ExportJob, built: Path, source: dict[str, Any],

@@ -40,6 +40,7 @@ class ExportJob:
     calibration: np.ndarray | None = None  # [N, C, H, W] float32 preprocessed real images
     calib_method: str = "minmax"
     float_io: bool = True  # keep float32 inputs/outputs for fp16/int8 artifacts
+    reduce_range: bool = False  # int8 ONNX: 7-bit weights, so x86 without VNNI computes what ARM computes
     cache: dict[str, Any] = field(default_factory=dict)  # per-format intermediate files (the fp32 graph)
 
     def sample(self) -> np.ndarray:
@@ -103,11 +104,16 @@ def first_line(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def quiet():
-    """Converters print progress, graphs and warnings; keep the CLI's output to edgecv's own lines."""
+    """Converters print progress, graphs and warnings -- from Python, and from native code straight to fd 2
+    (absl's "InitializeLog", "flatbuffer_export.cc ... Estimated count", XNNPACK's banner); keep the CLI's
+    output to edgecv's own lines. EDGECV_VERBOSE=1 lets the native lines through."""
+    from ..devices.edgecv_device import _quiet_native_stderr
+
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                _quiet_native_stderr():
             yield
     finally:
         logging.disable(previous)

@@ -108,7 +108,7 @@ class OnnxExporter(Exporter):
                 quant.quantize_static(
                     str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
                     activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
-                    calibrate_method=method, nodes_to_exclude=float_tail(model))
+                    calibrate_method=method, nodes_to_exclude=float_tail(model), reduce_range=job.reduce_range)
         except Exception as exc:
             raise EdgecvError(f"int8 quantization of {job.name} failed: {first_line(exc)}") from None
         return out

@@ -23,47 +23,79 @@ def empty_row(cell: dict[str, Any]) -> dict[str, Any]:
     info = cell.get("info", {})
     row = {k: cell[k] for k in ("model", "format", "precision", "runtime", "provider", "device", "imgsz", "batch")}
     row.update(task=info.get("task"), emulated=None, target=cell["target"], size_mb=info.get("size_mb"),
-               params=info.get("params"), macs=info.get("macs"), **{k: None for k in ACCURACY_KEYS},
+               params=info.get("params"), macs=info.get("macs"), inputs=None, **{k: None for k in ACCURACY_KEYS},
                accuracy_delta=None, latency_ms=None, throughput_ips=None, init_ms=None, first_ms=None,
-               peak_mem_mb=None, efficiency=None, status="failed", error=None)
+               peak_mem_mb=None, efficiency=None, load=None, unstable=[], notes=[], status="failed", error=None)
     return row
 
 
 def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     """The row for ``cell``; raises on failure (the caller turns that into a failed row)."""
     from ..runtimes import load
-    from .latency import measure, peak_memory_mb, synthetic_inputs
+    from .latency import describe_inputs, measure, peak_memory_mb, synthetic_inputs
+    from .stability import Load, unstable_reasons
 
     row = empty_row(cell)
     if cell.get("info", {}).get("export_error"):
         raise RuntimeError(f"export failed: {cell['info']['export_error']}")
     options = {"imgsz": cell["imgsz"]} if cell["runtime"] == "torch" and cell["imgsz"] else {}
-    with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], settings.get("threads"),
-              **options) as session:
+    threads = settings.get("threads")
+    with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], threads, **options) as session:
         meta = session.metadata or {}
         row.update(emulated=session.emulated, init_ms=session.init_ms, task=row["task"] or meta.get("task"))
         if cell["format"] != "pytorch":
             row["size_mb"] = Path(cell["target"]).stat().st_size / 1e6
         if row["imgsz"] is None and meta.get("preprocess"):
             row["imgsz"] = meta["preprocess"]["input_size"]
-        timing = measure(session, synthetic_inputs(session, 1), settings.get("warmup", 10),
-                         settings.get("iters", 50), settings.get("min_time_s", 1.0))
+        shapes = {name: list(dims) for name, dims in cell.get("shapes") or ()}
+        inputs, notes = synthetic_inputs(session, 1, imgsz=_hw(cell["imgsz"]), overrides=shapes)
+        row["inputs"] = describe_inputs(session, inputs)
+        row["notes"] += notes
+        watch = Load()
+        timing = measure(session, inputs, settings.get("warmup", 10), settings.get("iters", 50),
+                         settings.get("min_time_s", 1.0))
+        row["load"] = watch.stop() if cell["device"] == "host" else None  # a board's load is not ours to see
         row.update(first_ms=timing["first_ms"], latency_ms=timing["latency_ms"],
                    throughput_ips=timing["throughput_ips"])
+        row["unstable"] = unstable_reasons(timing["latency_ms"], row["load"], threads)
         batch = cell["batch"]
         if batch > 1:
-            fixed = session.inputs[0].shape[0]
+            fixed = (session.inputs[0].shape or [None])[0]
             if fixed not in (None, batch):
                 raise ValueError(f"the model's batch is fixed at {fixed}; export it with --batch {batch}")
-            many = measure(session, synthetic_inputs(session, batch), 2, max(5, settings.get("iters", 50) // 4),
-                           settings.get("min_time_s", 1.0) / 2)
-            row["throughput_ips"] = many["throughput_ips"]
+            many, _ = synthetic_inputs(session, batch, imgsz=_hw(cell["imgsz"]), overrides=shapes)
+            timed = measure(session, many, 2, max(5, settings.get("iters", 50) // 4), settings.get("min_time_s", 1.0) / 2)
+            row["throughput_ips"] = timed["throughput_ips"]
         row["peak_mem_mb"] = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
+        row["notes"] += _numerics_notes(cell)
         data = settings.get("data") or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
         if meta.get("preprocess") and data:
             row.update(_accuracy(session, meta, data, settings.get("limit")))
+        elif settings.get("data") and not meta.get("preprocess"):
+            row["notes"].append(f"no accuracy: --data needs the file's preprocessing, task and labels, and "
+                                f"{Path(str(cell['target'])).name} has no edgecv metadata (export it with edgecv)")
     row["status"] = "ok"
     return row
+
+
+def _hw(imgsz: Any) -> Any:
+    """A cell's ``imgsz`` (640, or "480x640" for a file) as what ``concrete_shapes`` takes."""
+    if isinstance(imgsz, str):
+        h, _, w = imgsz.partition("x")
+        return (int(h), int(w or h))
+    return imgsz
+
+
+def _numerics_notes(cell: dict[str, Any]) -> list[str]:
+    """A host whose int8 arithmetic differs from an ARM board's says so on its int8 ONNX rows."""
+    from ..devices import get_device
+
+    if cell["device"] != "host" or cell["format"] != "onnx" or not str(cell["precision"]).startswith("int8"):
+        return []
+    if not get_device("host").int8_saturates:
+        return []
+    return ["int8 numerics differ from a board's: this x86 CPU has no VNNI, and onnxruntime's uint8 x int8 "
+            "kernels can saturate here (ARM does not); export with --reduce-range for matching outputs"]
 
 
 def _accuracy(session, meta: dict[str, Any], data: str, limit: int | None) -> dict[str, float]:

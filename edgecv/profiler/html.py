@@ -24,11 +24,15 @@ def pareto(points: list[tuple[float, float, Any]]) -> list[tuple[float, float, A
     return front
 
 
-def _scale(values: list[float], lo_px: float, hi_px: float, log: bool = False):
+MIN_ACCURACY_SPAN = 5.0  # points: a 0.3-point spread must not fill the whole axis and look dramatic
+
+
+def _scale(values: list[float], lo_px: float, hi_px: float, log: bool = False, min_span: float = 0.0):
     vals = [math.log10(v) if log else v for v in values]
     lo, hi = min(vals), max(vals)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 1, hi + 1
+    if hi - lo < max(min_span, 1e-12):
+        mid, half = (lo + hi) / 2, max(min_span, 2.0) / 2
+        lo, hi = mid - half, mid + half
     pad = (hi - lo) * 0.08
     lo, hi = lo - pad, hi + pad
     return lambda v: lo_px + ((math.log10(v) if log else v) - lo) / (hi - lo) * (hi_px - lo_px)
@@ -50,7 +54,9 @@ def scatter(rows: list[dict[str, Any]], x_of, x_label: str, y_label: str, title:
     if not pts:
         return ""
     sx = _scale([p[0] for p in pts], PAD, W - 10, log_x)
-    sy = _scale([p[1] for p in pts], H - PAD, 20)
+    reference = next((accuracy(r) for r in rows if r["format"] == "pytorch" and accuracy(r) is not None), None)
+    sy = _scale([p[1] for p in pts] + ([reference] if reference is not None else []), H - PAD, 20,
+                min_span=MIN_ACCURACY_SPAN)
     parts = [f'<svg width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">',
              f'<text x="{W / 2}" y="14" text-anchor="middle" font-size="12">{html.escape(title)}</text>',
              f'<line x1="{PAD}" y1="{H - PAD}" x2="{W - 10}" y2="{H - PAD}" stroke="#999"/>',
@@ -62,6 +68,10 @@ def scatter(rows: list[dict[str, Any]], x_of, x_label: str, y_label: str, title:
         parts.append(f'<text x="{sx(v):.1f}" y="{H - PAD + 14}" text-anchor="middle" font-size="10">{v:.3g}</text>')
     for v in (min(p[1] for p in pts), max(p[1] for p in pts)):
         parts.append(f'<text x="{PAD - 4}" y="{sy(v) + 3:.1f}" text-anchor="end" font-size="10">{v:.4g}</text>')
+    if reference is not None:  # the fp32 PyTorch accuracy: what each variant's change is measured against
+        parts.append(f'<line class="reference" x1="{PAD}" y1="{sy(reference):.1f}" x2="{W - 10}" '
+                     f'y2="{sy(reference):.1f}" stroke="#888" stroke-dasharray="2,3"><title>fp32 PyTorch '
+                     f'{reference:.2f}</title></line>')
     if front:  # the front as a dashed line, each of its points ringed
         best = pareto(pts)
         line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y, _ in best)
@@ -123,7 +133,7 @@ def page(report: dict[str, Any]) -> str:
               "(nothing else is both faster and more accurate)")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>edgecv profile</title><style>
 body{{font-family:system-ui,sans-serif;margin:24px;color:#222}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td:nth-child(-n+5),th:nth-child(-n+5){{text-align:left}}
+td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td:nth-child(-n+6),th:nth-child(-n+6){{text-align:left}}
 .plots{{display:flex;flex-wrap:wrap;gap:16px}} svg{{background:#fafafa;border:1px solid #eee}}</style></head><body>
 <h1>edgecv profile</h1><p>edgecv {html.escape(report['edgecv_version'])} on {html.escape(str(env.get('cpu')))}
 ({env.get('cores')} cores, {html.escape(' '.join(env.get('isa') or []))}), {html.escape(str(env.get('os')))}, Python

@@ -14,22 +14,30 @@ from typing import Any
 
 import numpy as np
 
-from ..devices.edgecv_device import time_calls
+from ..devices.edgecv_device import DeviceError, concrete_shapes, synthetic_array, time_calls
+from ..errors import UsageError
 from ..runtimes.base import Session
 
 
-def synthetic_inputs(session: Session, batch: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
-    """Float inputs of the model's shape (dynamic dims: ``batch`` for the first, 1 elsewhere)."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for info in session.inputs:
-        shape = [(batch if k == 0 else 1) if d is None else d for k, d in enumerate(info.shape)]
-        if np.issubdtype(info.dtype, np.integer) and not info.quantized:
-            limits = np.iinfo(info.dtype)
-            out[info.name] = rng.integers(max(limits.min, 0), min(limits.max, 255), shape, endpoint=True).astype(info.dtype)
-        else:
-            out[info.name] = rng.standard_normal(shape).astype(np.float32)
-    return out
+def synthetic_inputs(session: Session, batch: int = 1, seed: int = 0, imgsz: Any = None,
+                     overrides: dict[str, list[int]] | None = None) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Random inputs at the shapes the device script's ``concrete_shapes`` chooses (a dynamic batch is
+    ``batch``; a dynamic height/width is ``imgsz``, else 640, said in the returned notes). Quantized inputs
+    are float (the session quantizes them with the file's scale), other integer inputs are integers."""
+    specs = [{"name": i.name, "shape": None if i.shape is None else list(i.shape), "dtype": str(i.dtype)}
+             for i in session.inputs]
+    try:
+        shapes, notes = concrete_shapes(specs, imgsz, batch, overrides)
+        rng = np.random.default_rng(seed)
+        arrays = {i.name: synthetic_array(shapes[i.name], i.dtype, i.quantized, rng) for i in session.inputs}
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
+    return arrays, notes
+
+
+def describe_inputs(session: Session, inputs: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """What was timed: ``[{name, shape, dtype}]`` with concrete shapes and the model's own dtypes."""
+    return [{"name": i.name, "shape": list(inputs[i.name].shape), "dtype": str(i.dtype)} for i in session.inputs]
 
 
 def summarize(times_ms: list[float]) -> dict[str, float]:
@@ -45,7 +53,7 @@ def measure(session: Session, inputs: dict[str, np.ndarray] | None = None, warmu
 
     Returns ``{"first_ms", "latency_ms": {p50, p90, p99, mean, std, min, n}, "throughput_ips"}``; call it
     on a freshly opened session for a true first-call time."""
-    inputs = inputs if inputs is not None else synthetic_inputs(session)
+    inputs = inputs if inputs is not None else synthetic_inputs(session)[0]
     feeds = session._feeds(inputs)  # converted once: dtype work is not the model's latency
     batch = len(next(iter(feeds.values()))) if feeds else 1
     bench = getattr(session, "bench", None)
@@ -62,7 +70,18 @@ def measure(session: Session, inputs: dict[str, np.ndarray] | None = None, warmu
 
 
 def peak_memory_mb() -> float:
-    """This process's peak resident memory so far (a profile cell runs in a process of its own)."""
+    """This process's peak resident memory so far (a profile cell runs in a process of its own).
+
+    Linux: ``VmHWM``, the high-water mark of this process's own address space. ``ru_maxrss`` is not used
+    there: Linux carries it over ``exec`` from the process that forked us, so every cell reported its
+    parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     import resource  # POSIX only
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

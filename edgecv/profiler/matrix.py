@@ -26,16 +26,20 @@ class Cell:
     runtime: str
     provider: str
     device: str
-    imgsz: int | None
+    imgsz: int | str | None  # a square size, or "HxW" for a file's dynamic height/width
     batch: int
     target: str  # what the runtime opens: an artifact path, or the zoo name / checkpoint for torch
     info: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)  # params, macs, task, data...
+    shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # --input-shape NAME=1x3x640x640, sorted by name
 
     @property
     def key(self) -> str:
         """The row's identity, as ``edgecv check`` matches rows; also what a resumed run skips."""
-        return "|".join(str(v) for v in (self.model, self.format, self.precision, self.runtime, self.provider,
-                                          self.device, self.imgsz, self.batch))
+        parts = [self.model, self.format, self.precision, self.runtime, self.provider, self.device, self.imgsz,
+                 self.batch]
+        if self.shapes:
+            parts.append(",".join(f"{n}={'x'.join(map(str, s))}" for n, s in self.shapes))
+        return "|".join(str(v) for v in parts)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

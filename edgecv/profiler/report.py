@@ -11,10 +11,20 @@ from typing import Any
 
 from ..artifact import write_atomic
 
-COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emulated", "imgsz", "batch", "size_mb",
+COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emulated", "imgsz", "batch", "input",
+           "inputs", "size_mb",
            "params", "macs", "top1", "top5", "map50_95", "map50", "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
            "mean_ms", "std_ms", "min_ms", "throughput_ips", "init_ms", "first_ms", "peak_mem_mb", "efficiency",
-           "status", "error")
+           "peak_gmacs", "run", "others_cores", "status", "unstable", "error", "notes")
+SHORT_ERROR = 60  # characters of a failed row's reason in the terminal table (the reports keep all of it)
+_DTYPE = {"float32": "f32", "float16": "f16", "float64": "f64", "uint8": "u8", "int8": "i8", "int32": "i32",
+          "int64": "i64", "bool": "bool"}
+
+
+def input_summary(row: dict[str, Any]) -> str:
+    """What was timed, short: ``1x3x640x640 f32``; several inputs joined by ``; ``."""
+    return "; ".join(f"{'x'.join(map(str, i['shape']))} {_DTYPE.get(i['dtype'], i['dtype'])}"
+                     for i in row.get("inputs") or [])
 
 
 def flat(row: dict[str, Any]) -> dict[str, Any]:
@@ -22,7 +32,22 @@ def flat(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: row.get(k) for k in COLUMNS}
     for k in ("p50", "p90", "p99", "mean", "std", "min"):
         out[f"{k}_ms"] = lat.get(k)
+    peak = row.get("peak") or {}
+    out.update(input=input_summary(row), inputs=json.dumps(row.get("inputs")) if row.get("inputs") else None,
+               peak_gmacs=peak.get("int8_gmacs" if str(row["precision"]).startswith("int8") else "fp32_gmacs"),
+               others_cores=(row.get("load") or {}).get("others_cores"),
+               unstable="; ".join(row.get("unstable") or []) or None, notes="; ".join(row.get("notes") or []) or None)
     return out
+
+
+def status(row: dict[str, Any], short: bool = False) -> str:
+    """``ok``, ``unstable`` (an ok row whose timing cannot be trusted) or ``failed: reason``."""
+    if row["status"] == "ok":
+        return "unstable" if row.get("unstable") else "ok"
+    reason = str(row.get("error"))
+    if short and len(reason) > SHORT_ERROR:
+        reason = reason[:SHORT_ERROR - 1] + "…"
+    return f"failed: {reason}"
 
 
 def accuracy(row: dict[str, Any]) -> float | None:
@@ -49,19 +74,20 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
-def table_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    head = ["model", "format", "precision", "runtime", "device", "size MB", "top-1 / mAP", "Δ vs fp32", "p50 ms",
+def table_rows(rows: list[dict[str, Any]], short: bool = False) -> tuple[list[str], list[list[str]]]:
+    head = ["model", "format", "precision", "runtime", "device", "input", "size MB", "top-1 / mAP", "Δ vs fp32", "p50 ms",
             "p90 ms", "first ms", "img/s", "eff %", "status"]
     body = []
     for r in rows:
         lat = r.get("latency_ms") or {}
         device = r["device"] + (" (emulated)" if r.get("emulated") else "")
         runtime = r["runtime"] + (f"/{r['provider']}" if r.get("provider") not in (None, "cpu") else "")
-        body.append([r["model"], r["format"], r["precision"], runtime, device, _fmt(r.get("size_mb")),
+        body.append([r["model"], r["format"], r["precision"], runtime, device, input_summary(r) or "-",
+                     _fmt(r.get("size_mb")),
                      _fmt(accuracy(r)), _fmt(r.get("accuracy_delta")), _fmt(lat.get("p50"), 3),
                      _fmt(lat.get("p90"), 3), _fmt(r.get("first_ms")), _fmt(r.get("throughput_ips"), 1),
                      _fmt(r["efficiency"] * 100, 1) if r.get("efficiency") is not None else "-",
-                     r["status"] if r["status"] == "ok" else f"failed: {r.get('error')}"])
+                     status(r, short)])
     return head, body
 
 
@@ -81,6 +107,19 @@ def markdown(report: dict[str, Any]) -> str:
              *_peak_lines(report.get("peaks") or {}), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+    unstable = [r for r in report["rows"] if r["status"] == "ok" and r.get("unstable")]
+    if unstable:
+        lines += ["", "## Unstable timings", "",
+                  "These rows' latencies cannot be trusted (see docs/profile.md, \"unstable\"):", ""]
+        lines += [f"- {r['model']} {r['format']} {r['precision']} on {r['runtime']}: {'; '.join(r['unstable'])}"
+                  for r in unstable]
+    notes = dict.fromkeys(f"{r['model']} {r['format']} {r['precision']}: {n}" for r in report["rows"]
+                          for n in r.get("notes") or ())
+    if notes:
+        lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+    if len(report.get("runs") or []) > 1:
+        lines += ["", f"Rows come from {len(report['runs'])} runs ({', '.join(report['runs'])}); each row's "
+                  "efficiency is against the peak measured in its own run."]
     picks = best_picks(report["rows"])
     if picks:
         lines += ["", "## Best picks", ""]
@@ -115,13 +154,17 @@ def print_table(report: dict[str, Any]) -> None:
 
     if not console.is_terminal:  # a log file: wide rows read better than folded cells
         console = Console(width=max(console.width, 160))
-    head, body = table_rows(report["rows"])
+    head, body = table_rows(report["rows"], short=True)
     table = Table(title="edgecv profile", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    widest_status = max((len(row[-1]) for row in body), default=6)
     for col in head:
-        table.add_column(col, justify="left" if col in ("model", "format", "precision", "runtime", "device",
-                                                        "status") else "right", overflow="fold")
+        table.add_column(col, justify="left" if col in ("model", "format", "precision", "runtime", "device", "input",
+                                                        "status") else "right", overflow="fold",
+                         no_wrap=col in ("model", "runtime", "input"),
+                         min_width=widest_status if col == "status" else None)
     for row in body:
-        table.add_row(*(escape(c) for c in row))
+        style = "yellow" if row[-1] == "unstable" else "red" if row[-1].startswith("failed") else None
+        table.add_row(*(escape(c) for c in row), style=style)
     console.print(table)
     for label, r in best_picks(report["rows"]):
         console.print(f"{escape(label)}: {r['format']} {r['precision']} on {r['runtime']}, "

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .._version import __version__
 from ..errors import EdgecvError, UsageError
+from ..devices.edgecv_device import MIN_SPATIAL, DeviceError, parse_shape
 from .matrix import ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key
+from .peak import efficiency
 
 DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
 FORMATS = ("pytorch", "onnx", "tflite")
@@ -28,15 +31,19 @@ def _as_list(value: str | Sequence[str] | None, default: Sequence[str]) -> list[
 def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | None = None,
             precision: str | Sequence[str] | None = None, runtime: str | Sequence[str] | None = None,
             provider: str | Sequence[str] | None = None, device: str | Sequence[str] | None = None,
-            data: str | None = None, limit: int | None = None, imgsz: int | None = None, batch: int = 1,
+            data: str | None = None, limit: int | None = None, imgsz: int | str | None = None, batch: int = 1,
             threads: int | None = None, warmup: int = 10, iters: int = 50, min_time_s: float = 1.0,
             out: str | Path = "profile", timeout_s: float = 900.0, log: Log = print,
             on_start: Callable[[int], None] | None = None,
-            on_row: Callable[[dict[str, Any], int, int], None] | None = None) -> dict[str, Any]:
+            on_row: Callable[[dict[str, Any], int, int], None] | None = None,
+            input_shapes: Sequence[str] | None = None) -> dict[str, Any]:
     """Measure every target x format x precision x runtime x provider x device; returns the report dict
-    (``{"edgecv_version", "environment", "rows"}``), also written to ``out``.
+    (``{"edgecv_version", "environment", "matrix", "peaks", "rows", "out"}``), also written to ``out``.
 
-    ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)`` after each."""
+    ``imgsz`` is a square size or ``"HxW"``: zoo models are exported at it; files with a dynamic
+    height/width are fed at it (default: what the file fixes, else 640). ``input_shapes`` are
+    ``NAME=1x3x640x640`` for any input of a file. ``on_start(n)`` is called once the cells are known
+    (exports done), ``on_row(row, k, n)`` after each."""
     from .cell import run_isolated
     from .environment import environment
 
@@ -44,13 +51,23 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
     for f in formats:
         if f not in FORMATS:
             raise UsageError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise UsageError(f"unknown precision {p!r} (choose from {', '.join(PRECISIONS)})")
+    size = parse_imgsz(imgsz)
+    shapes = parse_input_shapes(input_shapes or ())
+    threads = threads or default_threads()  # every runtime, PyTorch included, times with the same threads
     if format is None:  # the default: every format this machine can export and run
         formats = _usable_formats(formats, log)
-    out = Path(out)
+    matrix = {"targets": list(targets or DEFAULT_TARGETS), "format": format, "precision": precision,
+              "runtime": runtime, "provider": provider, "device": device, "data": data, "limit": limit,
+              "imgsz": imgsz, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
+              "min_time_s": min_time_s, "input_shapes": list(input_shapes or [])}  # what `edgecv check` re-profiles
+    out = _folder_for(Path(out), matrix, log)
     settings = {"threads": threads, "warmup": warmup, "iters": iters, "min_time_s": min_time_s, "data": data,
                 "limit": limit}
     cells = build_cells(list(targets or DEFAULT_TARGETS), formats, precisions, _as_list(runtime, ()),
-                        _as_list(provider, ()), _as_list(device, ("host",)), data, imgsz, batch, log)
+                        _as_list(provider, ()), _as_list(device, ("host",)), data, size, batch, log, shapes)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "rows.jsonl"
     done = _read_rows(saved)
@@ -59,26 +76,101 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
         log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
     if on_start:
         on_start(len(todo))
+    run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
+    peaks = Peaks(threads, run_id, log)
     for k, cell in enumerate(todo, 1):
         row = run_isolated(cell.to_dict(), settings, timeout_s)
-        row["key"] = cell.key
+        row.update(key=cell.key, run=run_id)
+        row["peak"] = peaks.get(row["device"]) if row["status"] == "ok" and row.get("macs") else None
+        row["efficiency"] = efficiency(row, row["peak"])
         _append(saved, row)
         done[cell.key] = row
         if on_row:
             on_row(row, k, len(todo))
     rows = [done[c.key] for c in cells]
     _derive(rows)
-    peaks = _peaks(rows, threads, log)
-    matrix = {"targets": list(targets or DEFAULT_TARGETS), "format": format, "precision": precision,
-              "runtime": runtime, "provider": provider, "device": device, "data": data, "limit": limit,
-              "imgsz": imgsz, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
-              "min_time_s": min_time_s}  # what `edgecv check` re-profiles
-    report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix, "peaks": peaks,
-              "rows": rows}
+    runs = sorted({r.get("run") or "an earlier edgecv" for r in rows})
+    if len(runs) > 1:
+        log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the peak "
+            "measured in its own run")
+    report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
+              "peaks": peaks.measured, "runs": runs, "rows": rows, "out": str(out)}
     from .report import write_reports
 
     write_reports(report, out)
     return report
+
+
+def default_threads() -> int:
+    """The cores this process may use: the thread count every runtime gets when none is asked for."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def parse_imgsz(imgsz: int | str | None) -> int | str | None:
+    """``640`` or ``"640"`` -> 640; ``"480x640"`` -> ``"480x640"`` (a file's height x width); at least 8."""
+    if imgsz is None:
+        return None
+    parts = str(imgsz).lower().replace(",", "x").split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        raise UsageError(f"--imgsz takes N or HxW (e.g. 640 or 480x640), not {imgsz!r}") from None
+    if len(dims) not in (1, 2) or min(dims) < MIN_SPATIAL:
+        raise UsageError(f"--imgsz takes N or HxW with sides of at least {MIN_SPATIAL}, not {imgsz!r}")
+    return dims[0] if len(dims) == 1 or dims[0] == dims[1] else f"{dims[0]}x{dims[1]}"
+
+
+def parse_input_shapes(items: Sequence[str]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``["images=1x3x640x640"]`` -> ``(("images", (1, 3, 640, 640)),)``."""
+    shapes = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        if not sep or not name:
+            raise UsageError(f"--input-shape takes NAME=1x3x640x640, not {item!r}")
+        try:
+            shapes[name] = tuple(parse_shape(dims))
+        except DeviceError as exc:
+            raise UsageError(f"--input-shape {item}: {exc}") from None
+    return tuple(sorted(shapes.items()))
+
+
+def _folder_for(out: Path, matrix: dict[str, Any], log: Log) -> Path:
+    """``out``, unless it holds the report of another matrix: then the next free ``out-2``, ``out-3``...,
+    so a second profile never silently replaces the first one's report."""
+    candidate, n = out, 1
+    while True:
+        previous = candidate / "results.json"
+        try:
+            recorded = json.loads(previous.read_text(encoding="utf-8")).get("matrix") if previous.is_file() else None
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if not previous.is_file() or recorded == matrix:
+            break
+        n += 1
+        candidate = out.with_name(f"{out.name}-{n}")
+    if candidate != out:
+        log(f"{out}/ holds the report of another profile; this one goes to {candidate}/")
+    return candidate
+
+
+class Peaks:
+    """Each device's GEMM peak, measured once per run when a row first needs it, and stamped with the run."""
+
+    def __init__(self, threads: int | None, run_id: str, log: Log) -> None:
+        self.threads, self.run_id, self.log = threads, run_id, log
+        self.measured: dict[str, Any] = {}
+        self.failed: set[str] = set()
+
+    def get(self, device: str) -> dict[str, Any] | None:
+        from .peak import measure_peak
+
+        if device not in self.measured and device not in self.failed:
+            try:
+                self.measured[device] = {**measure_peak(device, self.threads), "run": self.run_id}
+            except (EdgecvError, ImportError) as exc:  # the GEMM runs on onnxruntime (pip install 'edgecv[onnx]')
+                self.log(f"no peak GEMM rate for {device} ({exc}); efficiency left empty")
+                self.failed.add(device)
+        return self.measured.get(device)
 
 
 def _usable_formats(formats: list[str], log: Log) -> list[str]:
@@ -101,8 +193,8 @@ def _usable_formats(formats: list[str], log: Log) -> list[str]:
 
 
 def build_cells(targets: list[str], formats: list[str], precisions: list[str], runtimes: list[str],
-                providers: list[str], devices: list[str], data: str | None, imgsz: int | None, batch: int,
-                log: Log) -> list[Cell]:
+                providers: list[str], devices: list[str], data: str | None, imgsz: int | str | None, batch: int,
+                log: Log, shapes: tuple = ()) -> list[Cell]:
     from ..devices import get_device
     from ..runtimes import get_runtime
 
@@ -113,8 +205,12 @@ def build_cells(targets: list[str], formats: list[str], precisions: list[str], r
         files = expand_files(target)
         if files:
             for path in files:
-                cells += _file_cells(path, formats, runtimes, providers, devices, batch)
+                cells += _file_cells(path, formats, runtimes, providers, devices, imgsz, batch, shapes)
         else:
+            if shapes:
+                raise UsageError(f"--input-shape applies to model files; {target} is exported at --imgsz")
+            if isinstance(imgsz, str):
+                raise UsageError(f"zoo models are exported square: --imgsz N, not {imgsz} (HxW is for files)")
             cells += _zoo_cells(target, formats, precisions, runtimes, providers, devices, data, imgsz, batch, log)
     runnable = []
     for cell in cells:
@@ -146,7 +242,7 @@ def _runtimes(fmt: str, wanted: list[str]) -> list[str]:
 
 
 def _file_cells(path: Path, formats: list[str], runtimes: list[str], providers: list[str], devices: list[str],
-                batch: int) -> list[Cell]:
+                imgsz: int | str | None, batch: int, shapes: tuple) -> list[Cell]:
     from ..artifact import read_metadata
 
     fmt = ARTIFACT_SUFFIXES[path.suffix]
@@ -158,9 +254,9 @@ def _file_cells(path: Path, formats: list[str], runtimes: list[str], providers: 
         meta = {}  # unreadable metadata: the cell itself will report what is wrong with the file
     model = meta.get("model") or path.stem
     precision = meta.get("precision") or "-"
-    imgsz = (meta.get("preprocess") or {}).get("input_size")
+    imgsz = imgsz or (meta.get("preprocess") or {}).get("input_size")
     info = {"task": meta.get("task")}
-    return [Cell(model, fmt, precision, rt, p, d, imgsz, batch, str(path), info)
+    return [Cell(model, fmt, precision, rt, p, d, imgsz, batch, str(path), info, shapes)
             for rt in _runtimes(fmt, runtimes) for p in _providers(rt, providers) for d in devices]
 
 
@@ -223,22 +319,6 @@ def _export(net, target: str, formats: list[str], precisions: list[str], data: s
         except EdgecvError as exc:
             error = str(exc)
     return {key: (path, None if path.is_file() else (error or "export failed")) for key, path in wanted.items()}
-
-
-def _peaks(rows: list[dict[str, Any]], threads: int | None, log: Log) -> dict[str, Any]:
-    """Each device's measured GEMM peak, and every row's efficiency against it."""
-    from .peak import efficiency, measure_peak
-
-    peaks: dict[str, Any] = {}
-    for device in dict.fromkeys(r["device"] for r in rows if r.get("macs") and r["status"] == "ok"):
-        try:
-            peaks[device] = measure_peak(device, threads)
-        except (EdgecvError, ImportError) as exc:  # the GEMM runs on onnxruntime (pip install 'edgecv[onnx]')
-            log(f"no peak GEMM rate for {device} ({exc}); efficiency left empty")
-            continue
-    for r in rows:
-        r["efficiency"] = efficiency(r, peaks.get(r["device"]))
-    return peaks
 
 
 def _read_rows(path: Path) -> dict[str, dict[str, Any]]:

@@ -25,7 +25,7 @@ from ..errors import MissingDependencyError, UsageError
 @dataclass(frozen=True)
 class TensorInfo:
     name: str
-    shape: tuple[int | None, ...]  # None marks a dynamic dimension
+    shape: tuple[int | None, ...] | None  # None marks a dynamic dimension; the whole shape None: unknown rank
     dtype: np.dtype
     scale: float | None = None  # affine quantization: real = scale * (q - zero_point)
     zero_point: int = 0
@@ -35,13 +35,14 @@ class TensorInfo:
         return self.scale is not None and np.issubdtype(self.dtype, np.integer)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": str(self.dtype),
+        return {"name": self.name, "shape": None if self.shape is None else list(self.shape), "dtype": str(self.dtype),
                 "quantization": {"scale": self.scale, "zero_point": self.zero_point} if self.quantized else None}
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> TensorInfo:
         """From the device script's ``{name, shape, dtype, scale, zero_point}``."""
-        return cls(spec["name"], tuple(spec["shape"]), np.dtype(spec["dtype"]), spec.get("scale"),
+        shape = None if spec["shape"] is None else tuple(spec["shape"])
+        return cls(spec["name"], shape, np.dtype(spec["dtype"]), spec.get("scale"),
                    int(spec.get("zero_point") or 0))
 
 
@@ -109,7 +110,9 @@ class Session(ABC):
     def _check(self, info: TensorInfo, x: Any) -> np.ndarray:
         x = np.asarray(x)
         expected = info.shape
-        if x.ndim != len(expected) or any(e is not None and e != g for e, g in zip(expected[1:], x.shape[1:])):
+        fits = expected is None or (x.ndim == len(expected) and all(
+            e is None or e == g for e, g in zip(expected[1:], x.shape[1:])))
+        if not fits:
             raise UsageError(f"{self._label()}: input {info.name!r} takes shape {_shape(expected)}, got "
                              f"{list(x.shape)}{_layout_hint(expected, x.shape, self.metadata)}")
         if info.quantized and x.dtype == info.dtype:
@@ -140,13 +143,15 @@ class Session(ABC):
         self.close()
 
 
-def _shape(shape: tuple[int | None, ...]) -> str:
+def _shape(shape: tuple[int | None, ...] | None) -> str:
+    if shape is None:
+        return "[any rank]"
     return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
 
 
 def _layout_hint(expected: tuple, got: tuple, metadata: dict | None) -> str:
     """Name the layout mix-up when the array is the model's input in the other channel order."""
-    if len(expected) != 4 or len(got) != 4:
+    if expected is None or len(expected) != 4 or len(got) != 4:
         return ""
     if tuple(got[i] for i in (0, 2, 3, 1))[1:] == expected[1:]:
         return " -- that is NCHW but the model takes NHWC: x.transpose(0, 2, 3, 1)"
@@ -198,6 +203,7 @@ class Runtime(ABC):
         """Open ``artifact`` (a path or an ``Artifact``) on ``device`` (a name, a profile file, a Device)."""
         from ..artifact import read_metadata
         from ..devices import get_device
+        from ..devices.edgecv_device import match_outputs
 
         target = getattr(artifact, "path", artifact)
         device = get_device(device)
@@ -223,7 +229,8 @@ class Runtime(ABC):
         session.emulated = device.emulated
         if isinstance(path, Path):
             session.path = path
-            session.metadata = getattr(artifact, "metadata", None) or read_metadata(path)
+            session.metadata = match_outputs(getattr(artifact, "metadata", None) or read_metadata(path),
+                                             [o.name for o in session.outputs])
             _quantization_from_metadata(session)
         return session
 

@@ -16,18 +16,17 @@ import numpy as np
 
 from .._optional import import_optional
 from ..cache import cache_dir
+from ..devices.edgecv_device import DeviceError, ort_dtype, ort_shape
 from ..errors import EdgecvError, MissingDependencyError, UsageError
 from .base import Runtime, Session, TensorInfo
 
-_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(uint8)": np.uint8,
-           "tensor(int8)": np.int8, "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
 _EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 _LEVELS = ("disable", "basic", "extended", "all")
 
 
 def _info(arg) -> TensorInfo:
-    shape = tuple(d if isinstance(d, int) and d >= 0 else None for d in arg.shape)
-    return TensorInfo(arg.name, shape, np.dtype(_DTYPES.get(arg.type, np.float32)))
+    shape = ort_shape(arg.shape)
+    return TensorInfo(arg.name, None if shape is None else tuple(shape), np.dtype(ort_dtype(arg.type)))
 
 
 class OnnxRuntime(Runtime):
@@ -96,8 +95,11 @@ class OnnxRuntimeSession(Session):
         if active != _EP[provider]:
             raise EdgecvError(f"onnxruntime could not start {_EP[provider]} for {path.name} (it fell back to "
                               f"{active}); check the CUDA/TensorRT libraries")
-        self.inputs = [_info(a) for a in self.session.get_inputs()]
-        self.outputs = [_info(a) for a in self.session.get_outputs()]
+        try:
+            self.inputs = [_info(a) for a in self.session.get_inputs()]
+            self.outputs = [_info(a) for a in self.session.get_outputs()]
+        except DeviceError as exc:
+            raise EdgecvError(f"{path.name}: {exc}") from None
         self._binding = None
         if provider != "cpu" and (io_binding or io_binding is None or cuda_graph):
             self._binding = _Binding(ort, self.session, self.inputs, self.outputs, device_id, cuda_graph)

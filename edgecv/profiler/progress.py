@@ -1,0 +1,63 @@
+"""Progress of a profile on stderr: a live bar on a terminal; with output redirected (CI logs), one line per
+finished cell with the elapsed time and an estimate of what is left, so a long run never goes quiet."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    def __init__(self, stream=None) -> None:
+        from rich.console import Console
+
+        self.stream = stream or sys.stderr
+        self.console = Console(file=self.stream)
+        self.live = self.console.is_terminal
+        self.bar = None
+        self.started = time.perf_counter()
+
+    def start(self, n: int) -> None:
+        self.started = time.perf_counter()
+        if self.live and n:
+            from rich.progress import Progress as Bar
+
+            self.bar = Bar(console=self.console, transient=True)
+            self.task = self.bar.add_task("profiling", total=n)
+            self.bar.start()
+        elif n:
+            self._line(f"edgecv: measuring {n} cells, each in its own process")
+
+    def advance(self, row: dict[str, Any], k: int, n: int) -> None:
+        what = f"{row['model']} {row['format']} {row['precision']} on {row['runtime']}"
+        if row["device"] != "host":
+            what += f" ({row['device']})"
+        if row["status"] == "ok":
+            lat = (row.get("latency_ms") or {}).get("p50")
+            outcome = f"ok, p50 {lat:.3f} ms" if lat is not None else "ok"
+            if row.get("unstable"):
+                outcome += " (unstable)"
+        else:
+            outcome = f"failed: {row.get('error')}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=k, description=what)
+            if row["status"] != "ok":
+                self.bar.console.print(f"{what}: {outcome}", markup=False, highlight=False)
+            return
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / k * (n - k)
+        self._line(f"edgecv: [{k}/{n}] {what}: {outcome} ({_clock(elapsed)} elapsed, about {_clock(left)} left)")
+
+    def stop(self) -> None:
+        if self.bar is not None and self.bar.live.is_started:
+            self.bar.stop()
+
+    def _line(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
