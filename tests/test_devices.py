@@ -27,13 +27,15 @@ EDGECV = str(Path(sys.executable).with_name("edgecv"))
 can_emulate = pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("unshare") is None,
                                  reason="Pi emulation is set up for x86_64 hosts with util-linux's unshare")
 # x86 without VNNI computes onnxruntime's uint8 x int8 products in saturating 16-bit sums; ARM does not. There,
-# and only there, int8 ONNX outputs of the host and a board may differ (docs/runtimes.md gives by how much).
+# and only there, plain int8 ONNX outputs of the host and a board differ (docs/runtimes.md gives by how much;
+# measured with benchmarks/int8_isa_parity.py, an AVX2 CPU emulated by qemu-x86_64 against the emulated Pi).
+# --reduce-range (7-bit weights) cannot saturate: its integer outputs are the board's on every x86 CPU.
 SATURATES = get_device("host").int8_saturates
 
 
-def _exact(fmt: str, precision: str, reduced: bool = False) -> bool:
-    """Whether host and board must agree bit for bit: integer kernels that do not saturate here."""
-    return precision == "int8" and (fmt == "tflite" or reduced or not SATURATES)
+def _saturated(fmt: str, precision: str, reduced: bool = False) -> bool:
+    """Whether this host's int8 arithmetic for the file is not the board's."""
+    return SATURATES and fmt == "onnx" and precision == "int8" and not reduced
 
 
 @pytest.fixture(scope="session")
@@ -209,10 +211,12 @@ def test_emulated_rpi4_gives_the_hosts_outputs_for_every_artifact(zoo_artifacts,
             scale = float(np.abs(host[name]).max()) or 1.0
             error = np.abs(host[name] - out[name])
             case = (model, fmt, precision, reduced, name, float(error.max() / scale))
-            if _exact(fmt, precision, reduced):  # integer arithmetic on both sides: identical
+            if _saturated(fmt, precision, reduced):
+                # measured on an (emulated) AVX2 CPU with these random inputs: mean 0.034, max 0.12 of the range
+                # for MobileNetV2; the reduce-range files below are held to 1e-6 on the same host
+                assert error.mean() / scale < 0.1, case
+            elif precision == "int8":  # integer arithmetic on both sides: identical but the float box decoding
                 assert error.max() / scale < 1e-6, case
-            elif precision == "int8":  # saturation here shifts some values by a few steps; a real bug moves all
-                assert error.max() / scale < 0.15 and error.mean() / scale < 0.01, case
             else:  # fp32 differs by float summation order only
                 assert error.max() / scale < 1e-4, case
 
@@ -228,11 +232,12 @@ def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, reduc
     host = evaluate_artifact(str(art.path), limit=limit)
     pi = evaluate_artifact(str(art.path), device="rpi4", limit=limit)
     assert pi["emulated"] is True and host["emulated"] is False
-    if _exact(fmt, "int8", reduced):
+    if not SATURATES or fmt == "tflite":
         assert pi["metrics"] == host["metrics"]
-    else:  # measured on AVX2 without VNNI: 0.8 points of mAP50-95 on 16 images; a real bug costs tens
+    else:  # AVX2 without VNNI: plain int8 moved mAP50-95 by 0.45 points on 16 images, reduce-range by 0.002
+        allowed = 3.0 if _saturated(fmt, "int8", reduced) else 0.05  # (float box decoding); a real bug costs tens
         for name, value in host["metrics"].items():
-            assert abs(pi["metrics"][name] - value) <= (0 if name == "images" else 3.0), (name, value, pi["metrics"])
+            assert abs(pi["metrics"][name] - value) <= (0 if name == "images" else allowed), (name, pi["metrics"])
 
 
 @can_emulate
@@ -351,3 +356,21 @@ def test_a_device_that_stops_answering_is_stopped_and_reported(tmp_path):
     with pytest.raises(EdgecvError, match=r"fake board: no reply within 1 s during start"):
         RemoteSession([sys.executable, "-c", "import time; time.sleep(60)"], None, "fake board", timeout_s=1)
     assert time.perf_counter() - start < 10
+
+
+def test_the_device_script_names_an_x86_cpu_by_model_name_and_a_pi_by_model(monkeypatch):
+    from edgecv.devices import edgecv_device
+
+    monkeypatch.setattr(edgecv_device, "cpuinfo", lambda: {"model": "1", "model name": "AMD EPYC"})
+    assert edgecv_device.cpu_model() == "AMD EPYC"  # x86 lists a family number under "model" first
+    monkeypatch.setattr(edgecv_device, "cpuinfo", lambda: {"model": "Raspberry Pi 4 Model B Rev 1.5"})
+    assert edgecv_device.cpu_model().startswith("Raspberry Pi 4")
+
+
+def test_only_x86_without_vnni_is_said_to_saturate_int8():
+    from edgecv.devices import Device
+
+    assert Device("a", arch="x86_64", isa=["avx2", "fma"]).int8_saturates
+    assert not Device("b", arch="x86_64", isa=["avx2", "avx512-vnni"]).int8_saturates
+    assert not Device("c", arch="x86_64", isa=["avx2", "avx-vnni"]).int8_saturates
+    assert not Device("d", arch="aarch64", isa=["neon"]).int8_saturates

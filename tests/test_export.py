@@ -164,3 +164,16 @@ def test_evaluating_on_data_of_another_task_is_refused(tmp_path):
     result = run("export", "mobilenet_v2", "--data", "shapes-det", "--evaluate", "--parity-samples", "0",
                  "--out", str(tmp_path / "out"))
     assert result.exit_code == 2 and "detection data" in result.output.strip().splitlines()[-1]
+
+
+def test_a_data_folder_without_val_is_named_before_calibrating(tmp_path):
+    from PIL import Image
+
+    for cls in ("a", "b"):
+        (tmp_path / "data" / "train" / cls).mkdir(parents=True)
+        for k in range(2):
+            Image.new("RGB", (16, 16), (k * 90, 0, 0)).save(tmp_path / "data" / "train" / cls / f"{k}.png")
+    result = run("export", "mobilenet_v2", "--precision", "int8", "--data", str(tmp_path / "data"), "--imgsz", "32",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "calibration:" not in result.output and "val split" in result.output and "--parity-samples 0" in result.output

@@ -170,3 +170,67 @@ def test_check_reprofiles_the_baselines_matrix_and_updates_it_on_request(zoo_pro
     update = subprocess.run([EDGECV, "check", "--baseline", str(baseline), "--out", str(tmp_path / "re"),
                              "--update-baseline"], capture_output=True, text=True, env=env)
     assert update.returncode == 0 and json.loads(baseline.read_text())["rows"][2]["top1"] == promised["rows"][2]["top1"] - 10
+
+
+def test_rows_record_inputs_own_peak_memory_efficiency_peak_and_run(zoo_profile):
+    out, _, ran = zoo_profile
+    rows = json.loads((out / "profile.json").read_text())["rows"]
+    for r in rows:
+        assert r["inputs"][0]["shape"] in ([1, 3, 32, 32], [1, 32, 32, 3]) and r["run"]
+        assert r["peak"]["fp32_gmacs"] > 0 and r["peak"]["run"] == r["run"]  # the peak it was computed against
+        assert r["load"]["cores"] >= 1 and isinstance(r["unstable"], list)
+    # each cell's own process: PyTorch (torch imported) and onnxruntime do not share one figure
+    assert len({round(r["peak_mem_mb"]) for r in rows}) > 1
+    assert "[1/5]" in ran.stderr and "left)" in ran.stderr  # progress lines when stderr is not a terminal
+    assert "absl::InitializeLog" not in ran.stderr and "Estimated count" not in ran.stderr
+
+
+def test_a_profile_of_another_matrix_goes_to_a_numbered_folder(zoo_profile):
+    out, env, _ = zoo_profile
+    other = _run(["mobilenet_v2", "--format", "onnx", "--precision", "fp32", "--imgsz", "32", "--limit", "64",
+                  "--out", str(out / "report"), *FAST], env=env)
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert f"holds the report of another profile; this one goes to {out / 'report-2'}/" in other.stderr
+    assert len(json.loads((out / "report" / "results.json").read_text())["rows"]) == 5  # the first one kept
+    assert len(json.loads((out / "report-2" / "results.json").read_text())["rows"]) == 1
+
+
+def test_a_failed_rows_reason_is_short_in_the_table_and_whole_in_the_reports(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("FancyWarpWithAVeryLongNameIndeed", ["x"], ["y"], domain="com.example.some.vendor")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("com.example.some.vendor", 1)]),
+              tmp_path / "custom.onnx")
+    ran = _run([str(tmp_path / "custom.onnx"), "--out", str(tmp_path / "o"), *FAST])
+    (row,) = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
+    assert ran.returncode == 1 and len(row["error"]) > 60
+    cell = next(line for line in ran.stdout.splitlines() if "failed:" in line)
+    shown = cell[cell.index("failed:") + len("failed: "):].rstrip()
+    assert len(shown) <= 60 and shown.endswith("…") and row["error"].startswith(shown[:-1])
+    assert row["error"] in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_a_busy_machine_marks_rows_unstable_and_says_what_to_do(tmp_path):
+    import onnx
+
+    model = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / "light_squeezenet.onnx"
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    try:
+        ran = _run([str(model), "--out", str(tmp_path / "o"), "--iters", "20", "--min-time", "1", "--warmup", "2"])
+    finally:
+        for hog in hogs:
+            hog.kill()
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
+    assert row["status"] == "ok" and any(r.startswith("busy machine") for r in row["unstable"])
+    assert "unstable" in ran.stdout and "cannot be trusted" in ran.stderr and "rerun on a quiet machine" in ran.stderr
+    assert "## Unstable timings" in (tmp_path / "o" / "report.md").read_text()
+
+
+def test_an_unknown_precision_is_a_usage_error_before_any_work(tmp_path):
+    ran = _run(["mobilenet_v2", "--precision", "fp8", "--out", str(tmp_path / "o")])
+    assert ran.returncode == 2 and "unknown precision 'fp8'" in ran.stderr and "exporting" not in ran.stderr

@@ -105,10 +105,13 @@ def test_load_sees_other_processes_and_not_our_own_work():
     import sys
 
     watch = Load()
+    time.sleep(0.5)
+    background = watch.stop()["others_cores"]  # whatever else this machine runs now
+    watch = Load()
     end = time.perf_counter() + 0.5
     while time.perf_counter() < end:  # our own busy work is not "others"
         pass
-    assert watch.stop()["others_cores"] < 0.3
+    assert watch.stop()["others_cores"] < background + 0.3
     hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.3)

@@ -64,7 +64,8 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
             if fixed not in (None, batch):
                 raise ValueError(f"the model's batch is fixed at {fixed}; export it with --batch {batch}")
             many, _ = synthetic_inputs(session, batch, imgsz=_hw(cell["imgsz"]), overrides=shapes)
-            timed = measure(session, many, 2, max(5, settings.get("iters", 50) // 4), settings.get("min_time_s", 1.0) / 2)
+            timed = measure(session, many, 2, max(5, settings.get("iters", 50) // 4),
+                            settings.get("min_time_s", 1.0) / 2)
             row["throughput_ips"] = timed["throughput_ips"]
         row["peak_mem_mb"] = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
         row["notes"] += _numerics_notes(cell)
@@ -95,7 +96,7 @@ def _numerics_notes(cell: dict[str, Any]) -> list[str]:
     if not get_device("host").int8_saturates:
         return []
     return ["int8 numerics differ from a board's: this x86 CPU has no VNNI, and onnxruntime's uint8 x int8 "
-            "kernels can saturate here (ARM does not); export with --reduce-range for matching outputs"]
+            "kernels can saturate here (ARM's do not); export with --reduce-range for the board's arithmetic"]
 
 
 def _accuracy(session, meta: dict[str, Any], data: str, limit: int | None) -> dict[str, float]:
