@@ -374,3 +374,33 @@ def test_only_x86_without_vnni_is_said_to_saturate_int8():
     assert not Device("b", arch="x86_64", isa=["avx2", "avx512-vnni"]).int8_saturates
     assert not Device("c", arch="x86_64", isa=["avx2", "avx-vnni"]).int8_saturates
     assert not Device("d", arch="aarch64", isa=["neon"]).int8_saturates
+
+
+def _unsigned(zoo_artifacts, tmp_path) -> Path:
+    from helpers import strip_tflite_tables
+
+    path = tmp_path / "unsigned.tflite"  # no SignatureDef and no edgecv metadata: a file from another tool
+    src = zoo_artifacts[("mobilenet_v2", "tflite", "int8")].path
+    path.write_bytes(strip_tflite_tables(src.read_bytes(), metadata=True))
+    return path
+
+
+@can_emulate
+def test_a_tflite_without_signature_runs_on_the_emulated_pi(zoo_artifacts, tmp_path):
+    path = _unsigned(zoo_artifacts, tmp_path)
+    x = np.random.default_rng(0).standard_normal((1, 64, 64, 3)).astype(np.float32)
+    host = edgecv.load(path).run(x)
+    with edgecv.load(path, device="rpi4") as pi:
+        assert pi.inputs[0].shape == (1, 64, 64, 3)  # from the interpreter's details
+        out = pi.run(x)
+    assert out.keys() == host.keys() and all(np.array_equal(out[k], host[k]) for k in host)
+
+
+def test_a_tflite_without_signature_runs_on_a_board_over_ssh(zoo_artifacts, sshd, tmp_path):
+    profile, _, _ = sshd
+    path = _unsigned(zoo_artifacts, tmp_path)
+    x = np.random.default_rng(0).standard_normal((2, 64, 64, 3)).astype(np.float32)
+    with edgecv.load(path, device=str(profile)) as board:
+        out = board.run(x)
+    host = edgecv.load(path).run(x)
+    assert out.keys() == host.keys() and all(np.array_equal(out[k], host[k]) for k in host)

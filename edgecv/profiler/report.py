@@ -153,14 +153,14 @@ def print_table(report: dict[str, Any]) -> None:
     from ..display import console
 
     if not console.is_terminal:  # a log file: wide rows read better than folded cells
-        console = Console(width=max(console.width, 160))
+        console = Console(width=max(console.width, 200))
     head, body = table_rows(report["rows"], short=True)
     table = Table(title="edgecv profile", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     widest_status = max((len(row[-1]) for row in body), default=6)
     for col in head:
         table.add_column(col, justify="left" if col in ("model", "format", "precision", "runtime", "device", "input",
                                                         "status") else "right", overflow="fold",
-                         no_wrap=col in ("model", "runtime", "input"),
+                         no_wrap=col != "status" or not console.is_terminal,
                          min_width=widest_status if col == "status" else None)
     for row in body:
         style = "yellow" if row[-1] == "unstable" else "red" if row[-1].startswith("failed") else None
