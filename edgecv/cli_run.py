@@ -219,9 +219,16 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
             raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
         args = {k: matrix.get(k) for k in ("format", "precision", "runtime", "provider", "device", "data", "limit",
                                               "imgsz", "threads", "input_shapes")}
-        now = profile(matrix["targets"], **args, batch=matrix.get("batch") or 1, warmup=matrix.get("warmup", 10),
-                      iters=matrix.get("iters", 50), min_time_s=matrix.get("min_time_s", 1.0), out=out,
-                      log=lambda m: click.echo(f"edgecv: {m}", err=True))
+        from .profiler.progress import Progress
+
+        progress = Progress()
+        try:
+            now = profile(matrix["targets"], **args, batch=matrix.get("batch") or 1, warmup=matrix.get("warmup", 10),
+                          iters=matrix.get("iters", 50), min_time_s=matrix.get("min_time_s", 1.0), out=out,
+                          log=lambda m: click.echo(f"edgecv: {m}", err=True), on_start=progress.start,
+                          on_row=progress.advance)
+        finally:
+            progress.stop()
     if update_baseline:
         write_atomic(Path(baseline), json.dumps(now, indent=1).encode())
         click.echo(f"baseline {baseline} updated: {len(now['rows'])} rows", err=True)
