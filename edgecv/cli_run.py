@@ -202,9 +202,11 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @click.option("--out", type=click.Path(file_okay=False), default="profile-check", show_default=True,
               help="Where the re-profile's reports go (resumable).")
 @click.option("--update-baseline", is_flag=True, help="Re-profile and write the result over the baseline.")
+@click.option("--allow-module", "allow_modules", multiple=True, metavar="FILE.py:FACTORY",
+              help="Let the baseline's matrix profile this Python target (code: a baseline alone never runs it).")
 def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map: float, max_size_growth: float,
               max_latency_growth: float | None, junit_path: str | None, markdown_path: str | None, out: str,
-              update_baseline: bool) -> None:
+              update_baseline: bool, allow_modules: tuple[str, ...]) -> None:
     """Fail (exit 1) when a profile regressed against BASELINE: accuracy, size, a failed or vanished row."""
     from .artifact import write_atomic
     from .profiler.check import Limits, compare, junit, markdown, read_report
@@ -214,19 +216,16 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
     if current:
         now = read_report(current, "current report")
     else:
-        matrix = base.get("matrix")
-        if not matrix:
-            raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
-        args = {k: matrix.get(k) for k in ("format", "precision", "runtime", "provider", "device", "data", "limit",
-                                              "imgsz", "threads", "input_shapes")}
         from .profiler.progress import Progress
+        from .profiler.spec import profile_arguments
 
+        if not base.get("matrix"):
+            raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
+        args = profile_arguments(base["matrix"], baseline, allow_modules)
         progress = Progress()
         try:
-            now = profile(matrix["targets"], **args, batch=matrix.get("batch") or 1, warmup=matrix.get("warmup", 10),
-                          iters=matrix.get("iters", 50), min_time_s=matrix.get("min_time_s", 1.0), out=out,
-                          log=lambda m: click.echo(f"edgecv: {m}", err=True), on_start=progress.start,
-                          on_row=progress.advance)
+            now = profile(**args, out=out, log=lambda m: click.echo(f"edgecv: {m}", err=True),
+                          on_start=progress.start, on_row=progress.advance)
         finally:
             progress.stop()
     if update_baseline:

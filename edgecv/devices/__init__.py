@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,38 @@ def _load(path: Path) -> Device:
     if not isinstance(data.get("name"), str) or not data["name"]:
         raise UsageError(f"{path}: a device profile needs a name")
     detect = data.pop("detect", False)
+    if data.get("ssh") is not None:
+        data["ssh"] = _checked_ssh(data["ssh"], path)
     device = Device(**data, file=str(path))
     if detect:
         _detect_host(device)
     return device
+
+
+SSH_KEYS = {"host": str, "port": int, "identity_file": str, "known_hosts": str, "python": str, "workdir": str}
+# user@host, host, an IPv4 or IPv6 address; never anything ssh could read as an option
+_SSH_HOST = re.compile(r"([A-Za-z0-9._][A-Za-z0-9._+-]*@)?([A-Za-z0-9_][A-Za-z0-9._-]*|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)")
+
+
+def _checked_ssh(ssh: Any, path: Path) -> dict[str, Any]:
+    """A profile's ``[ssh]`` table, refused unless every value is what it claims to be: the host reaches ssh as
+    its destination only (``host = "-oProxyCommand=..."`` must never become an option)."""
+    if not isinstance(ssh, dict):
+        raise UsageError(f"{path}: [ssh] must be a table")
+    for key, value in ssh.items():
+        kind = SSH_KEYS.get(key)
+        if kind is None:
+            raise UsageError(f"{path}: unknown [ssh] key {key!r} (keys: {', '.join(SSH_KEYS)})")
+        if not isinstance(value, kind) or isinstance(value, bool) or (
+                isinstance(value, str) and any(c in value for c in "\0\n\r")):
+            raise UsageError(f"{path}: [ssh] {key} must be a {kind.__name__} on one line")
+    host = ssh.get("host", "")
+    if host and not _SSH_HOST.fullmatch(host):
+        raise UsageError(f"{path}: [ssh] host {host[:80]!r} is not user@hostname or a hostname")
+    port = ssh.get("port", 22)
+    if not 1 <= port <= 65535:
+        raise UsageError(f"{path}: [ssh] port must be 1-65535, not {port}")
+    return ssh
 
 
 def list_devices() -> list[Device]:

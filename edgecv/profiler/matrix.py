@@ -8,6 +8,7 @@ or anyone's) or a folder of them becomes one cell per runtime that opens it.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,27 @@ def expand_files(target: str) -> list[Path]:
     return []
 
 
-def export_key(model: str, weights_digest: str, imgsz: int, batch: int, version: str) -> str:
-    """Exports are cached by what determines their content."""
-    text = f"{model}|{weights_digest}|{imgsz}|{batch}|{version}"
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (read in chunks: model files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(cell: Cell, settings: dict[str, Any], version: str) -> str:
+    """Everything that changes a row's numbers besides its key: the content measured (the file's bytes, or the
+    PyTorch weights' digest), the data, limit, threads and timing settings, the input shapes and edgecv's
+    version. A saved row is reused only when its fingerprint matches."""
+    target = Path(cell.target)
+    content = cell.info.get("digest") or (file_digest(target) if target.is_file() else f"absent: {target}")
+    text = json.dumps({"content": content, "settings": settings, "imgsz": cell.imgsz, "shapes": cell.shapes,
+                       "edgecv": version}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def export_key(model: str, weights_digest: str, imgsz: int, batch: int, version: str, data: str | None = None) -> str:
+    """Exports are cached by what determines their content (the data calibrates int8)."""
+    text = f"{model}|{weights_digest}|{imgsz}|{batch}|{version}" + (f"|{data}" if data else "")
     return hashlib.sha256(text.encode()).hexdigest()[:16]

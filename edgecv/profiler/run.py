@@ -3,6 +3,7 @@ each row as it finishes (``rows.jsonl`` in ``out``; a rerun resumes), and write 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -12,7 +13,7 @@ from typing import Any, Callable, Sequence
 from .._version import __version__
 from ..errors import EdgecvError, UsageError
 from ..devices.edgecv_device import MIN_SPATIAL, DeviceError, parse_shape
-from .matrix import ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key
+from .matrix import ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key, file_digest, fingerprint
 from .peak import efficiency
 
 DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
@@ -68,37 +69,64 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
                 "limit": limit}
     cells = build_cells(list(targets or DEFAULT_TARGETS), formats, precisions, _as_list(runtime, ()),
                         _as_list(provider, ()), _as_list(device, ("host",)), data, size, batch, log, shapes)
-    out.mkdir(parents=True, exist_ok=True)
-    saved = out / "rows.jsonl"
-    done = _read_rows(saved)
-    todo = [c for c in cells if c.key not in done]
-    if done:
-        log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
-    if on_start:
-        on_start(len(todo))
-    run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
-    peaks = Peaks(threads, run_id, log)
-    for k, cell in enumerate(todo, 1):
-        row = run_isolated(cell.to_dict(), settings, timeout_s)
-        row.update(key=cell.key, run=run_id)
-        row["peak"] = peaks.get(row["device"]) if row["status"] == "ok" and row.get("macs") else None
-        row["efficiency"] = efficiency(row, row["peak"])
-        _append(saved, row)
-        done[cell.key] = row
-        if on_row:
-            on_row(row, k, len(todo))
-    rows = [done[c.key] for c in cells]
-    _derive(rows)
-    runs = sorted({r.get("run") or "an earlier edgecv" for r in rows})
-    if len(runs) > 1:
-        log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the peak "
-            "measured in its own run")
-    report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
-              "peaks": peaks.measured, "runs": runs, "rows": rows, "out": str(out)}
-    from .report import write_reports
+    prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
+    with _locked(out):
+        saved = out / "rows.jsonl"
+        done = _read_rows(saved)
+        todo = [c for c in cells if (done.get(c.key) or {}).get("fingerprint") != prints[c.key]]
+        stale = [c for c in todo if c.key in done]
+        if done:
+            log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
+        if stale:
+            log(f"measuring {len(stale)} saved row(s) again: they were measured on other files, weights or "
+                f"settings (first: {stale[0].model} {stale[0].format} {stale[0].precision})")
+        if on_start:
+            on_start(len(todo))
+        run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
+        peaks = Peaks(threads, run_id, log)
+        for k, cell in enumerate(todo, 1):
+            row = run_isolated(cell.to_dict(), settings, timeout_s)
+            row.update(key=cell.key, fingerprint=prints[cell.key], run=run_id)
+            row["peak"] = peaks.get(row["device"]) if row["status"] == "ok" and row.get("macs") else None
+            row["efficiency"] = efficiency(row, row["peak"])
+            _append(saved, row)
+            done[cell.key] = row
+            if on_row:
+                on_row(row, k, len(todo))
+        rows = [done[c.key] for c in cells]
+        _derive(rows)
+        runs = sorted({r.get("run") or "an earlier edgecv" for r in rows})
+        if len(runs) > 1:
+            log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
+                "peak measured in its own run")
+        report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
+                  "peaks": peaks.measured, "runs": runs, "rows": rows, "out": str(out)}
+        from .report import write_reports
 
-    write_reports(report, out)
+        write_reports(report, out)
     return report
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """One profile at a time writes a report folder: a second one is refused at once, in one line (two writers
+    each kept only their own rows in results.json)."""
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        yield
+        return
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise UsageError(f"another edgecv profile is writing to {out}/ now; wait for it, or pass another "
+                             "--out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def default_threads() -> int:
@@ -282,17 +310,18 @@ def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes:
     size = imgsz or card.preprocess.input_size
     data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
     params = count_params(net)
+    weights = state_dict_digest(net)
     info = {"task": card.task, "params": params, "macs": count_macs(net, size, card.in_chans), "data": data,
             "size_mb": params * 4 / 1e6}  # the PyTorch row's size: its fp32 weights
     cells = []
     if "pytorch" in formats:
         for rt in _runtimes("pytorch", runtimes):
-            cells += [Cell(card.name, "pytorch", "fp32", rt, p, d, size, batch, target, info)
+            cells += [Cell(card.name, "pytorch", "fp32", rt, p, d, size, batch, target, {**info, "digest": weights})
                       for p in _providers(rt, providers) for d in devices]
     formats = [f for f in formats if f != "pytorch" and _runtimes(f, runtimes)]
     if not formats:
         return cells
-    folder = cache_dir("exports") / f"{card.name}-{export_key(target, state_dict_digest(net), size, batch, __version__)}"
+    folder = cache_dir("exports") / f"{card.name}-{export_key(target, weights, size, batch, __version__, data)}"
     files = _export(net, target, formats, precisions, data, folder, size, batch, log)
     for (fmt, prec), (path, error) in files.items():
         for rt in _runtimes(fmt, runtimes):
@@ -305,10 +334,20 @@ def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes:
 def _export(net, target: str, formats: list[str], precisions: list[str], data: str | None, folder: Path,
             size: int, batch: int, log: Log) -> dict[tuple[str, str], tuple[Path, str | None]]:
     """Export what the cache folder lacks; ``(format, precision) -> (path, export error or None)``."""
-    from ..artifact import artifact_name
+    from ..artifact import artifact_name, write_atomic
     from ..exporters.api import export
 
     wanted = {(f, p): folder / artifact_name(net.card.name, size, p, f, batch) for f in formats for p in precisions}
+    record = folder / "digests.json"  # what each cached file held when edgecv wrote it
+    try:
+        known = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    for path in wanted.values():
+        if path.is_file() and known.get(path.name) != file_digest(path):
+            log(f"cached {path.name} is not the file edgecv exported (changed, cut short or unrecorded); "
+                "exporting it again")
+            path.unlink()
     missing = [key for key, path in wanted.items() if not path.is_file()]
     error = None
     if missing:
@@ -318,6 +357,8 @@ def _export(net, target: str, formats: list[str], precisions: list[str], data: s
                    imgsz=size, batch=batch, parity_samples=0, log=lambda m: None)
         except EdgecvError as exc:
             error = str(exc)
+        known.update({p.name: file_digest(p) for p in wanted.values() if p.is_file()})
+        write_atomic(record, json.dumps(known, indent=1).encode())
     return {key: (path, None if path.is_file() else (error or "export failed")) for key, path in wanted.items()}
 
 

@@ -29,7 +29,7 @@ def ssh_command(device: Device) -> list[str]:
         argv += ["-i", str(Path(cfg["identity_file"]).expanduser()), "-o", "IdentitiesOnly=yes"]
     if cfg.get("known_hosts"):
         argv += ["-o", f"UserKnownHostsFile={Path(cfg['known_hosts']).expanduser()}"]
-    return [*argv, str(cfg["host"])]
+    return [*argv, "--", str(cfg["host"])]  # after "--", the destination can never be read as an option
 
 
 def _digest(path: Path) -> str:
