@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .devices.edgecv_device import METADATA_KEY, onnx_metadata_props, read_metadata_text, tflite_metadata
-from .errors import UsageError
+from .errors import EdgecvError, UsageError
 
 FORMAT_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
 DETECTION_NMS = {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}
@@ -77,17 +77,36 @@ def artifact_name(model: str, imgsz: int, precision: str, fmt: str, batch: int |
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename: a full disk or a
+    Ctrl-C leaves the old file or the new one, never half of one. A write error names the file."""
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise EdgecvError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def writable(folder: Path) -> None:
+    """Create ``folder`` if needed and prove a file can be written in it, before any long work."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".edgecv-write-test-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to {folder}/: {exc.strerror or exc}") from None
 
 
 def sidecar_path(path: Path) -> Path:

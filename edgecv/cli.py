@@ -34,7 +34,7 @@ class _Group(click.Group):
 def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
     if ctx.find_root().params.get("debug"):
         raise exc
-    click.echo(f"edgecv: error: {message}", err=True)
+    click.echo(f"edgecv: error: {' '.join(str(message).split())}", err=True)  # always one line
     ctx.exit(code)
 
 

@@ -23,3 +23,7 @@ class WeightsError(EdgecvError):
 
 class DataError(UsageError):
     """A dataset is missing, empty or malformed; the message names the file."""
+
+
+class TrainError(EdgecvError):
+    """Training cannot go on (a non-finite loss); the message names the last good checkpoint."""

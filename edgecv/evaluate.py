@@ -18,6 +18,7 @@ from .errors import UsageError
 from .metrics.classification import topk_correct
 from .metrics.detection import coco_map
 from .preprocess import Preprocess
+from .resources import check_memory
 
 Predictor = Callable[[np.ndarray], Any]
 
@@ -122,6 +123,8 @@ def evaluate_target(target: str, weights: str | None = None, data: str | None = 
     pre = model.card.preprocess
     if imgsz is not None:
         pre = pre.at_size(imgsz)
+    check_memory(f"eval at {pre.input_size}px in batches of {batch_size}", batch_size, pre.input_size,
+                 hint="use a smaller --imgsz or --batch")
     ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
     if ds.task != model.card.task:
         raise UsageError(f"{target} is a {model.card.task} model but {data} is {ds.task} data")

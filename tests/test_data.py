@@ -121,7 +121,10 @@ def test_yolo_yaml(tmp_path):
 
 @pytest.mark.parametrize("line, message", [
     ("2 0.5 0.5 0.1 0.1", r"a.txt:1: class 2 out of range 0..1"),
-    ("0 0.95 0.5 0.2 0.2", r"a.txt:1: box .* lies outside the image"),
+    ("0 0.95 0.5 0.2 0.2", r"a.txt:1: box 0.95 0.5 0.2 0.2 is empty or lies outside the image"),
+    ("0 nan 0.5 0.2 0.2", r"a.txt:1: a value is not a finite number"),
+    ("nan 0.5 0.5 0.2 0.2", r"a.txt:1: a value is not a finite number"),
+    ("0 0.5 0.5 inf 0.2", r"a.txt:1: a value is not a finite number"),
     ("0 0.5 0.5", r"a.txt:1: expected 'class cx cy w h'"),
 ])
 def test_yolo_label_errors_name_file_and_line(tmp_path, line, message):
@@ -165,8 +168,10 @@ def test_coco_via_data_yaml(tmp_path):
 
 
 def test_coco_errors(tmp_path):
-    with pytest.raises(DataError, match=r"box \[35.0, 4.0, 10.0, 8.0\] lies outside its 40x20 image"):
+    with pytest.raises(DataError, match=r"box \[35.0, 4.0, 10.0, 8.0\] is empty or lies outside its 40x20 image"):
         get_dataset(_coco(tmp_path / "a", bbox=(35, 4, 10, 8)), "val")
+    with pytest.raises(DataError, match=r"annotation 1: a value is not a finite number"):
+        get_dataset(_coco(tmp_path / "nan", bbox=(float("nan"), 4, 10, 8)), "val")
     with pytest.raises(DataError, match="unknown category_id 5"):
         get_dataset(_coco(tmp_path / "b", category=5), "val")
     with pytest.raises(DataError, match="single COCO file"):
@@ -174,3 +179,6 @@ def test_coco_errors(tmp_path):
     (tmp_path / "broken.json").write_text("{")
     with pytest.raises(DataError, match="cannot read COCO annotations"):
         get_dataset(tmp_path / "broken.json", "val")
+    (tmp_path / "nocats.json").write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(DataError, match="is not COCO annotations: it has no 'categories' list"):
+        get_dataset(tmp_path / "nocats.json", "val")

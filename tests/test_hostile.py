@@ -131,3 +131,144 @@ def test_a_tampered_or_truncated_cached_export_is_rebuilt(tmp_path):
         assert again.returncode == 0, again.stderr[-2000:]
         assert "is not the file edgecv exported" in again.stderr and "exporting" in again.stderr
         assert json.loads((tmp_path / damage / "results.json").read_text())["rows"][0]["top1"] == top1
+
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import torch
+    from click.testing import CliRunner
+
+    from edgecv.cli import cli
+    from edgecv.models.checkpoint import load_checkpoint
+    from edgecv.train import trainer
+
+    real, calls = trainer._step, {"n": 0}
+
+    def poisoned(*args, **kwargs):  # epoch 1 trains normally (5 steps), then the loss turns NaN
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] > 5 else loss
+
+    monkeypatch.setattr(trainer, "_step", poisoned)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--epochs", "3", "--limit", "160",
+                                      "--batch", "32", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert "training stopped at epoch 2" in last and "the loss is nan" in last and "last.safetensors (epoch 1)" in last
+    model = load_checkpoint(out / "last.safetensors")
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values())
+
+
+def test_16_bit_greyscale_is_read_at_its_brightness_with_and_without_pillow(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from edgecv.data.base import read_image
+    from edgecv.devices.edgecv_device import _read_without_pillow
+
+    values = np.full((6, 5), 127 * 257, np.uint16)  # mid-grey in 16 bits
+    values[0, 0] = 65535
+    path = tmp_path / "grey16.png"
+    Image.fromarray(values).save(path)
+    for image in (read_image(path), _read_without_pillow(path)):
+        assert image.shape == (6, 5, 1) and image.dtype == np.uint8
+        assert image[1, 1, 0] == 127 and image[0, 0, 0] == 255
+
+
+def test_a_decompression_bomb_is_named_and_skipped_in_predict_and_refused_in_data(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from edgecv.data import get_dataset
+    from edgecv.errors import DataError
+
+    bomb = tmp_path / "val" / "a" / "bomb.png"
+    bomb.parent.mkdir(parents=True)
+    Image.new("L", (12000, 8000)).save(bomb)  # 96 M pixels: over Pillow's 89 M limit, a small file
+    Image.new("RGB", (16, 16)).save(tmp_path / "val" / "a" / "ok.png")
+    model = LIGHT / "light_squeezenet.onnx"
+    ran = _edgecv("predict", str(model), str(bomb))
+    assert ran.returncode == 2 and "no edgecv metadata" in ran.stderr  # refused for the model, before images
+    with pytest.raises(DataError, match=r"cannot read image .*bomb.png: .*exceeds limit"):
+        ds = get_dataset(tmp_path, "val")
+        for k in range(len(ds)):
+            ds[k]
+
+
+def test_predict_names_a_bomb_and_goes_on_with_the_other_images(zoo_artifacts, tmp_path):
+    from PIL import Image
+
+    Image.new("L", (12000, 8000)).save(tmp_path / "bomb.png")
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(tmp_path / "ok.png")
+    art = zoo_artifacts[("mobilenet_v2", "onnx", "int8")]
+    ran = _edgecv("predict", str(art.path), str(tmp_path / "bomb.png"), str(tmp_path / "ok.png"))
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr
+    assert "bomb.png: " in ran.stderr and "exceeds limit" in ran.stderr and "ok.png" in ran.stdout
+    assert "1 of 2 images could not be read" in ran.stderr
+
+
+def test_thread_counts_are_capped_at_the_cores(zoo_artifacts):
+    start = time.perf_counter()
+    art = zoo_artifacts[("mobilenet_v2", "onnx", "int8")]
+    ran = _edgecv("eval", str(art.path), "--threads", "100000", "--limit", "4")
+    assert ran.returncode == 0 and "--threads 100000 is more than the" in ran.stderr
+    assert time.perf_counter() - start < 120
+
+
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_work(tmp_path):
+    for args in (["eval", "mobilenet_v2", "--imgsz", "100000"],
+                 ["export", "mobilenet_v2", "--imgsz", "100000", "--out", str(tmp_path / "o")]):
+        ran = _edgecv(*args)
+        assert ran.returncode == 2 and "GiB of memory" in ran.stderr and "GiB is free" in ran.stderr, ran.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_ctrl_c_during_profile_keeps_finished_rows_and_prints_no_traceback(tmp_path):
+    import signal
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("light_squeezenet.onnx", "light_shufflenet.onnx"):
+        shutil.copy(LIGHT / name, folder / name)
+    proc = subprocess.Popen([EDGECV, "profile", str(folder), "--out", str(tmp_path / "o"), "--iters", "5",
+                             "--min-time", "20", "--warmup", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    rows = tmp_path / "o" / "rows.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (rows.exists() and rows.read_text().count("\n") >= 1):
+        time.sleep(0.2)
+    time.sleep(2)  # the second cell is being timed
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert len(rows.read_text().splitlines()) == 1  # the finished row is kept for the resume
+
+
+def test_unknown_runtimes_and_options_are_named(tmp_path):
+    ran = _edgecv("profile", str(LIGHT / "light_squeezenet.onnx"), "--runtime", "bogus", "--out", str(tmp_path / "o"))
+    assert ran.returncode == 2 and "unknown runtime 'bogus'" in ran.stderr
+    ran = _edgecv("predict", str(LIGHT / "light_squeezenet.onnx"), str(LIGHT / "light_squeezenet.onnx"), "--option",
+                  "__class__=1")
+    assert ran.returncode == 2 and "has no option '__class__'" in ran.stderr, ran.stderr
+
+
+def test_an_unwritable_out_is_said_before_any_work(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for args in (["profile", str(LIGHT / "light_squeezenet.onnx")], ["export", "mobilenet_v2", "--precision", "fp32"]):
+        ran = _edgecv(*args, "--out", str(blocker / "sub"))
+        assert ran.returncode == 2 and f"cannot write to {blocker / 'sub'}/" in ran.stderr, ran.stderr
+        assert "exporting" not in ran.stderr
+
+
+def test_a_write_error_names_the_file(tmp_path, monkeypatch):
+    from edgecv.artifact import write_atomic
+    from edgecv.errors import EdgecvError
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(EdgecvError, match=r"cannot write .*report.md: No space left on device"):
+        write_atomic(tmp_path / "report.md", b"x")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
+from ..devices import edgecv_device
 from ..errors import DataError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+IMAGE_SUFFIXES = edgecv_device.IMAGE_SUFFIXES  # one list, the device script's
 
 
 class Dataset:
@@ -70,15 +70,16 @@ class InMemory(Dataset):
 
 
 def read_image(path: Path) -> np.ndarray:
-    """An image file as ``HxWx3`` uint8 RGB (greyscale kept as ``HxWx1``), or a DataError naming it."""
+    """An image file as ``HxWx3`` uint8 RGB (greyscale kept as ``HxWx1``), or a DataError naming it.
+
+    The device script's reader, so host and board decode alike (16-bit images scaled to 8 bits, a
+    decompression bomb refused)."""
     try:
-        with Image.open(path) as im:
-            im.load()
-            im = im.convert("L" if im.mode in ("L", "I", "I;16", "1") else "RGB")
-            arr = np.asarray(im)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
-    return arr[:, :, None] if arr.ndim == 2 else arr
+        return edgecv_device.read_image(Path(path))
+    except edgecv_device.DeviceError as exc:
+        raise DataError(str(exc)) from None
+    except OSError as exc:
+        raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None
 
 
 def list_images(folder: Path) -> list[Path]:

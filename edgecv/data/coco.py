@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import DataError
 from .base import Dataset, read_image
+from .labels import check_box
 
 
 class CocoDetection(Dataset):
@@ -19,9 +20,21 @@ class CocoDetection(Dataset):
     def __init__(self, annotations: Path, image_root: Path | None = None) -> None:
         try:
             doc = json.loads(Path(annotations).read_text(encoding="utf-8"))
-            images, anns, cats = doc["images"], doc.get("annotations", []), doc["categories"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"cannot read COCO annotations {annotations}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise DataError(f"cannot read COCO annotations {annotations}: {exc}") from None
+        missing = [k for k in ("images", "categories") if not isinstance(doc, dict) or not isinstance(doc.get(k), list)]
+        if missing:
+            raise DataError(f"{annotations} is not COCO annotations: it has no "
+                            f"{' or '.join(repr(k) for k in missing)} list")
+        images, anns, cats = doc["images"], doc.get("annotations") or [], doc["categories"]
+        try:
+            self._index(annotations, image_root, images, anns, cats)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{annotations}: an image, annotation or category lacks a valid "
+                            f"{exc.args[0] if isinstance(exc, KeyError) else 'value'} ({type(exc).__name__}: {exc})"
+                            ) from None
+
+    def _index(self, annotations: Path, image_root: Path | None, images: list, anns: list, cats: list) -> None:
         if not images:
             raise DataError(f"{annotations} lists no images")
         self.name = Path(annotations).stem
@@ -43,9 +56,8 @@ class CocoDetection(Dataset):
                 raise DataError(f"{annotations}: annotation {ann.get('id')} refers to unknown image_id {image_id}")
             x, y, w, h = (float(v) for v in ann["bbox"])
             iw, ih = sizes[image_id]
-            if w <= 0 or h <= 0 or x < -1 or y < -1 or x + w > iw + 1 or y + h > ih + 1:
-                raise DataError(f"{annotations}: annotation {ann.get('id')} box {[x, y, w, h]} lies outside "
-                                f"its {iw}x{ih} image")
+            check_box(f"{annotations}: annotation {ann.get('id')}", index_of[cid], x, y, x + w, y + h,
+                      len(self.labels), iw, ih, tolerance=1.0, shown=str([x, y, w, h]))
             per_image[image_id].append((index_of[cid], x, y, x + w, y + h))
         self.targets = [np.asarray(per_image[im[0]], np.float32).reshape(-1, 5) for im in self.images]
 

@@ -19,6 +19,7 @@ from .._optional import import_optional
 from ..errors import DataError
 from .base import Dataset, list_images, read_image
 from .coco import CocoDetection
+from .labels import check_box
 
 TOLERANCE = 1e-3  # rounding slack for normalised coordinates written with few decimals
 
@@ -27,8 +28,13 @@ def read_data_yaml(path: Path) -> dict:
     yaml = import_optional("yaml", extra=None, package="pyyaml")
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:  # its messages span lines: keep the problem and where it is
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise DataError(f"{path} is not valid YAML: {problem}{where}") from None
     if not isinstance(spec, dict):
         raise DataError(f"{path} is not a mapping with train/val/names")
     return spec
@@ -98,11 +104,9 @@ class YoloDetection(Dataset):
                     raise ValueError
             except ValueError as exc:
                 raise DataError(f"{path}:{n}: expected 'class cx cy w h', got {line.strip()!r}") from exc
-            if cls != int(cls) or not 0 <= cls < len(self.labels):
-                raise DataError(f"{path}:{n}: class {line.split()[0]} out of range 0..{len(self.labels) - 1}")
             x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-            if w <= 0 or h <= 0 or min(x1, y1) < -TOLERANCE or max(x2, y2) > 1 + TOLERANCE:
-                raise DataError(f"{path}:{n}: box {cx} {cy} {w} {h} lies outside the image (coordinates are 0-1)")
+            cls = check_box(f"{path}:{n}", cls, x1, y1, x2, y2, len(self.labels), tolerance=TOLERANCE,
+                            shown=" ".join(line.split()[1:5]))
             rows.append((cls, x1, y1, x2, y2))
         return np.asarray(rows, np.float32).reshape(-1, 5)
 

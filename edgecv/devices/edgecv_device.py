@@ -24,6 +24,7 @@ import platform
 import struct
 import sys
 import time
+import warnings
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,6 +34,7 @@ from types import SimpleNamespace
 import numpy as np
 
 SCRIPT_VERSION = 1
+MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, kept by the reader without Pillow too
 METADATA_KEY = "edgecv"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".npy"}
 
@@ -156,20 +158,37 @@ def read_metadata_text(path: Path) -> str | None:
 def read_image(path: Path) -> np.ndarray:
     """``HxWx3`` uint8 RGB, greyscale as ``HxWx1``; the same conversion as edgecv's own reader."""
     if path.suffix.lower() == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)  # the header first: nothing allocated yet
+        except Exception as exc:
+            raise DeviceError(f"cannot read image {path}: {str(exc).strip()[:200] or type(exc).__name__}") from None
         if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
             raise DeviceError(f"{path}: a .npy image must be HxW or HxWxC uint8, got {arr.dtype} {arr.shape}")
+        if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
+            raise DeviceError(f"cannot read image {path}: {arr.shape[1]}x{arr.shape[0]} is more than {MAX_PIXELS} "
+                              "pixels")
+        arr = np.array(arr)
         return arr[:, :, None] if arr.ndim == 2 else arr
     try:
         from PIL import Image
     except ImportError:
         return _read_without_pillow(path)
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            # Pillow warns above MAX_IMAGE_PIXELS and refuses only at twice that: refuse at the limit, as the
+            # reader without Pillow does (a decompression bomb is a small file that decodes to gigabytes)
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             im.load()
-            arr = np.asarray(im.convert("L" if im.mode in ("L", "I", "I;16", "1") else "RGB"))
+            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: scale, never clip to white
+                wide = np.asarray(im).astype(np.float32)
+                arr = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+            else:
+                arr = np.asarray(im.convert("L" if im.mode in ("L", "1") else "RGB"))
     except Exception as exc:  # Pillow raises several types for unreadable files
-        raise DeviceError(f"cannot read image {path}: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeviceError(f"cannot read image {path}: {reason}") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
@@ -251,9 +270,15 @@ def _decode_png(data: bytes) -> np.ndarray:
             break
         pos += 12 + n
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
-    if depth != 8 or interlace:
-        raise ValueError("only 8-bit non-interlaced PNG is supported without Pillow")
-    pixels = _unfilter(zlib.decompress(b"".join(idat)), h, w * channels, channels).reshape(h, w, channels)
+    if depth not in (8, 16) or interlace or (depth == 16 and colour == 3):
+        raise ValueError("only 8- and 16-bit non-interlaced PNG is supported without Pillow")
+    if w * h > MAX_PIXELS:
+        raise ValueError(f"{w}x{h} pixels is more than {MAX_PIXELS} (a decompression bomb?)")
+    size = depth // 8
+    raw = _unfilter(zlib.decompress(b"".join(idat)), h, w * channels * size, channels * size)
+    if size == 2:  # big-endian 16-bit samples, scaled to 8 bits as Pillow-based reading does
+        raw = np.clip(np.rint(raw.view(">u2").astype(np.float32) / 257.0), 0, 255).astype(np.uint8)
+    pixels = raw.reshape(h, w, channels)
     if colour == 3:
         return palette[pixels[:, :, 0]]
     if colour == 4:  # grey + alpha -> RGB, as Pillow's convert("RGB")

@@ -19,8 +19,9 @@ import numpy as np
 from torch import nn
 
 from .._version import __version__
-from ..artifact import Artifact, artifact_name, model_metadata, write_atomic
+from ..artifact import Artifact, artifact_name, model_metadata, writable, write_atomic
 from ..errors import EdgecvError, UsageError
+from ..resources import IMAGE_BYTES_PER_PIXEL, check_memory
 from ..runtimes import load, predictor
 from . import get_exporter
 from .base import CALIB_METHODS, PRECISIONS, ExportJob, quiet
@@ -87,8 +88,14 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
             raise UsageError("--evaluate needs --data (or weights that name their dataset)")
         accuracy = _Accuracy(data, card.task, pre, eval_limit, threads)
 
+    size = pre.input_size
+    check_memory(f"export at {size}px", batch, size)
+    if data is not None and "int8" in precisions:
+        check_memory(f"{calib_samples} calibration images at {size}px", calib_samples, size,
+                     bytes_per_pixel=IMAGE_BYTES_PER_PIXEL, hint="use fewer --calib-samples or a smaller --imgsz")
     if data is not None and (parity_samples or evaluate):
         _require_val(data, pre.input_size, "the parity check" if parity_samples else "--evaluate")
+    writable(Path(out))
     calibration = parity_x = None
     calib_split = None
     if data is not None and "int8" in precisions:

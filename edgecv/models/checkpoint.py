@@ -61,9 +61,12 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        meta = json.loads(raw)
     except ValueError as exc:
-        raise WeightsError(f"{path.name} has a corrupt edgecv header: {exc}") from exc
+        raise WeightsError(f"{path.name} has a corrupt edgecv header: {exc}") from None
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{path.name} has a corrupt edgecv header: not an object")
+    return meta
 
 
 def load_checkpoint(path: str | Path) -> nn.Module:
@@ -71,7 +74,7 @@ def load_checkpoint(path: str | Path) -> nn.Module:
     from .registry import create_model
 
     meta = read_checkpoint_meta(path)
-    if meta is None or "model" not in meta:
+    if meta is None or not isinstance(meta.get("model"), str):
         raise WeightsError(f"{Path(path).name} is not an edgecv checkpoint (no model name inside); "
                            "pass the model name and --weights instead")
     return create_model(meta["model"], weights=path)

@@ -116,6 +116,7 @@ def _accuracy(session, meta: dict[str, Any], data: str, limit: int | None) -> di
 def _child(conn, cell: dict[str, Any], settings: dict[str, Any]) -> None:
     import importlib
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: no traceback from here
     for module in ("numpy", "edgecv.devices", "edgecv.runtimes"):  # edgecv's own start-up, outside the timeout
         importlib.import_module(module)
     conn.send("started")

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .._version import __version__
+from ..artifact import writable
 from ..errors import EdgecvError, UsageError
+from ..resources import cap_threads
 from ..devices.edgecv_device import MIN_SPATIAL, DeviceError, parse_shape
 from .matrix import ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key, file_digest, fingerprint
 from .peak import efficiency
@@ -57,6 +59,8 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
             raise UsageError(f"unknown precision {p!r} (choose from {', '.join(PRECISIONS)})")
     size = parse_imgsz(imgsz)
     shapes = parse_input_shapes(input_shapes or ())
+    _check_runtimes(_as_list(runtime, ()))
+    threads = cap_threads(threads) if _as_list(device, ("host",)) == ["host"] else threads
     threads = threads or default_threads()  # every runtime, PyTorch included, times with the same threads
     if format is None:  # the default: every format this machine can export and run
         formats = _usable_formats(formats, log)
@@ -65,6 +69,7 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
               "imgsz": imgsz, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
               "min_time_s": min_time_s, "input_shapes": list(input_shapes or [])}  # what `edgecv check` re-profiles
     out = _folder_for(Path(out), matrix, log)
+    writable(out)  # before any export: a read-only or missing --out is said now, not after minutes
     settings = {"threads": threads, "warmup": warmup, "iters": iters, "min_time_s": min_time_s, "data": data,
                 "limit": limit}
     cells = build_cells(list(targets or DEFAULT_TARGETS), formats, precisions, _as_list(runtime, ()),
@@ -127,6 +132,15 @@ def _locked(out: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _check_runtimes(names: list[str]) -> None:
+    from ..runtimes import runtime_names
+
+    known = runtime_names()
+    for name in names:
+        if name not in known:
+            raise UsageError(f"unknown runtime {name!r} (runtimes: {', '.join(known)})")
 
 
 def default_threads() -> int:

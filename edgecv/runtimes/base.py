@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
+from ..resources import cap_threads
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,8 @@ class Runtime(ABC):
             raise UsageError(f"the {self.name} runtime has no provider {provider!r} (providers: "
                              f"{', '.join(self.providers)})")
         path = self._check_target(target)
+        self._check_options(options)
+        threads = cap_threads(threads, device)
         ok, why = self.available()
         if device.is_local and not ok:
             raise MissingDependencyError(f"the {self.name} runtime cannot run here: {why}")
@@ -233,6 +236,19 @@ class Runtime(ABC):
                                              [o.name for o in session.outputs])
             _quantization_from_metadata(session)
         return session
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """Options are the keyword arguments ``_open`` declares; anything else is named, not passed on."""
+        import inspect
+
+        params = inspect.signature(self._open).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in params):  # a plugin that takes anything checks for itself
+            return
+        known = [p.name for p in params if p.name not in ("path", "target", "provider", "threads")]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise UsageError(f"the {self.name} runtime has no option {unknown[0]!r} (options: "
+                             f"{', '.join(known) or 'none'})")
 
     def _check_target(self, target: Any) -> Path | Any:
         path = Path(target)

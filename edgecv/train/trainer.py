@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ..data import get_dataset
 from ..data.builtin import DEFAULT_SIZES
-from ..errors import UsageError
+from ..errors import TrainError, UsageError
 from ..evaluate import Evaluator, torch_predictor
 from ..models.checkpoint import save_checkpoint
 from ..models.registry import create_model, get_card
@@ -125,6 +125,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             for step in range(steps_per_epoch):
                 idx = order[step * cfg.batch: (step + 1) * cfg.batch]
                 loss = _step(card.task, train_t, idx, model, criterion, gen, flip, imgsz)
+                if not torch.isfinite(loss):  # NaN weights must never reach a checkpoint
+                    kept = f"{out / 'last.safetensors'} (epoch {epoch - 1})" if history else "none was written"
+                    raise TrainError(f"training stopped at epoch {epoch}, step {step + 1}: the loss is "
+                                     f"{loss.item()}; the last good checkpoint: {kept}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
