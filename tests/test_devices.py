@@ -234,8 +234,9 @@ def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, reduc
     assert pi["emulated"] is True and host["emulated"] is False
     if not SATURATES or fmt == "tflite":
         assert pi["metrics"] == host["metrics"]
-    else:  # AVX2 without VNNI: plain int8 moved mAP50-95 by 0.45 points on 16 images, reduce-range by 0.002
-        allowed = 3.0 if _saturated(fmt, "int8", reduced) else 0.05  # (float box decoding); a real bug costs tens
+    else:  # AVX2 without VNNI, measured on the whole val split: plain int8 moved yolo_n's mAP50-95 by 0.38 points,
+        # reduce-range by 0.04 (float rounding in the box decoding); a real host/board bug costs tens of points
+        allowed = 3.0 if _saturated(fmt, "int8", reduced) else 0.25
         for name, value in host["metrics"].items():
             assert abs(pi["metrics"][name] - value) <= (0 if name == "images" else allowed), (name, pi["metrics"])
 
