@@ -205,3 +205,17 @@ def test_peak_memory_is_each_cells_own(tmp_path):
     assert ran.returncode == 0, ran.stderr[-2000:]
     rows = {r["model"]: r for r in _rows(tmp_path / "out")}
     assert rows["big"]["peak_mem_mb"] - rows["small"]["peak_mem_mb"] > 100
+
+
+def test_a_quantized_tflite_with_int8_input_and_no_signature_is_fed_int8(tmp_path):
+    """The common quantized .tflite from other tools: int8 NHWC input with its own scale, no SignatureDef."""
+    (art,) = edgecv.export("mobilenet_v2", "tflite", "int8", data="shapes", imgsz=32, out=tmp_path / "x",
+                           calib_samples=16, parity_samples=0, float_io=False)
+    path = tmp_path / "quantized.tflite"
+    path.write_bytes(strip_tflite_tables(art.path.read_bytes(), metadata=True))
+    (art.path.with_name(art.path.name + ".json")).unlink(missing_ok=True)
+    ran = _profile([str(path), "--out", str(tmp_path / "out"), *FAST])
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    (row,) = _rows(tmp_path / "out")
+    assert row["status"] == "ok" and row["inputs"][0]["shape"] == [1, 32, 32, 3]
+    assert row["inputs"][0]["dtype"] == "int8" and "1x32x32x3 i8" in (tmp_path / "out" / "report.md").read_text()
