@@ -4,7 +4,6 @@ inputs, inputs nobody can synthesise -- and the row records exactly what was tim
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys

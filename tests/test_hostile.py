@@ -272,3 +272,17 @@ def test_a_write_error_names_the_file(tmp_path, monkeypatch):
     with pytest.raises(EdgecvError, match=r"cannot write .*report.md: No space left on device"):
         write_atomic(tmp_path / "report.md", b"x")
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_allow_module_lets_the_command_line_profile_a_baselines_python_target(tmp_path):
+    module = tmp_path / "tiny.py"
+    module.write_text("import torch\n\ndef build():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), "
+                      "torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())\n")
+    target = f"{module}:build"
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"rows": [], "matrix": {"targets": [target], "format": "pytorch",
+                                                           "iters": 3, "warmup": 0, "min_time_s": 0}}))
+    ran = _edgecv("check", "--baseline", str(baseline), "--allow-module", target, "--out", str(tmp_path / "o"))
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    (row,) = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
+    assert row["model"] == "build" and row["status"] == "ok" and "1 new" in ran.stdout

@@ -3,7 +3,6 @@ each row as it finishes (``rows.jsonl`` in ``out``; a rerun resumes), and write 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -12,10 +11,12 @@ from typing import Any, Callable, Sequence
 
 from .._version import __version__
 from ..artifact import writable
+from ..devices.edgecv_device import MIN_SPATIAL, DeviceError, parse_shape
 from ..errors import EdgecvError, UsageError
 from ..resources import cap_threads
-from ..devices.edgecv_device import MIN_SPATIAL, DeviceError, parse_shape
-from .matrix import ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key, file_digest, fingerprint
+from .folder import append_row, folder_for, locked, read_rows
+from .matrix import (ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key, file_digest,
+                     fingerprint)
 from .peak import efficiency
 
 DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
@@ -68,16 +69,16 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
               "runtime": runtime, "provider": provider, "device": device, "data": data, "limit": limit,
               "imgsz": imgsz, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
               "min_time_s": min_time_s, "input_shapes": list(input_shapes or [])}  # what `edgecv check` re-profiles
-    out = _folder_for(Path(out), matrix, log)
+    out = folder_for(Path(out), matrix, log)
     writable(out)  # before any export: a read-only or missing --out is said now, not after minutes
     settings = {"threads": threads, "warmup": warmup, "iters": iters, "min_time_s": min_time_s, "data": data,
                 "limit": limit}
     cells = build_cells(list(targets or DEFAULT_TARGETS), formats, precisions, _as_list(runtime, ()),
                         _as_list(provider, ()), _as_list(device, ("host",)), data, size, batch, log, shapes)
     prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
-    with _locked(out):
+    with locked(out):
         saved = out / "rows.jsonl"
-        done = _read_rows(saved)
+        done = read_rows(saved)
         todo = [c for c in cells if (done.get(c.key) or {}).get("fingerprint") != prints[c.key]]
         stale = [c for c in todo if c.key in done]
         if done:
@@ -94,7 +95,7 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
             row.update(key=cell.key, fingerprint=prints[cell.key], run=run_id)
             row["peak"] = peaks.get(row["device"]) if row["status"] == "ok" and row.get("macs") else None
             row["efficiency"] = efficiency(row, row["peak"])
-            _append(saved, row)
+            append_row(saved, row)
             done[cell.key] = row
             if on_row:
                 on_row(row, k, len(todo))
@@ -110,28 +111,6 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
 
         write_reports(report, out)
     return report
-
-
-@contextlib.contextmanager
-def _locked(out: Path):
-    """One profile at a time writes a report folder: a second one is refused at once, in one line (two writers
-    each kept only their own rows in results.json)."""
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks here
-        yield
-        return
-    with open(out / ".lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise UsageError(f"another edgecv profile is writing to {out}/ now; wait for it, or pass another "
-                             "--out") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _check_runtimes(names: list[str]) -> None:
@@ -174,25 +153,6 @@ def parse_input_shapes(items: Sequence[str]) -> tuple[tuple[str, tuple[int, ...]
         except DeviceError as exc:
             raise UsageError(f"--input-shape {item}: {exc}") from None
     return tuple(sorted(shapes.items()))
-
-
-def _folder_for(out: Path, matrix: dict[str, Any], log: Log) -> Path:
-    """``out``, unless it holds the report of another matrix: then the next free ``out-2``, ``out-3``...,
-    so a second profile never silently replaces the first one's report."""
-    candidate, n = out, 1
-    while True:
-        previous = candidate / "results.json"
-        try:
-            recorded = json.loads(previous.read_text(encoding="utf-8")).get("matrix") if previous.is_file() else None
-        except (OSError, ValueError, AttributeError):
-            recorded = None
-        if not previous.is_file() or recorded == matrix:
-            break
-        n += 1
-        candidate = out.with_name(f"{out.name}-{n}")
-    if candidate != out:
-        log(f"{out}/ holds the report of another profile; this one goes to {candidate}/")
-    return candidate
 
 
 class Peaks:
@@ -374,25 +334,6 @@ def _export(net, target: str, formats: list[str], precisions: list[str], data: s
         known.update({p.name: file_digest(p) for p in wanted.values() if p.is_file()})
         write_atomic(record, json.dumps(known, indent=1).encode())
     return {key: (path, None if path.is_file() else (error or "export failed")) for key, path in wanted.items()}
-
-
-def _read_rows(path: Path) -> dict[str, dict[str, Any]]:
-    rows = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by an interrupted run: that cell runs again
-            rows[row["key"]] = row
-    return rows
-
-
-def _append(path: Path, row: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _derive(rows: list[dict[str, Any]]) -> None:
