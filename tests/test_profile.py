@@ -234,3 +234,16 @@ def test_a_busy_machine_marks_rows_unstable_and_says_what_to_do(tmp_path):
 def test_an_unknown_precision_is_a_usage_error_before_any_work(tmp_path):
     ran = _run(["mobilenet_v2", "--precision", "fp8", "--out", str(tmp_path / "o")])
     assert ran.returncode == 2 and "unknown precision 'fp8'" in ran.stderr and "exporting" not in ran.stderr
+
+
+def test_an_x86_host_without_vnni_notes_that_its_int8_onnx_rows_are_not_a_boards(zoo_profile, tmp_path):
+    out, env, _ = zoo_profile
+    devices = tmp_path / "devices"
+    devices.mkdir()
+    (devices / "host.toml").write_text('name = "host"\ndetect = true\narch = "x86_64"\nisa = ["avx2", "fma"]\n')
+    ran = _run(["mobilenet_v2", "--format", "onnx", "--precision", "fp32,int8", "--imgsz", "32", "--limit", "16",
+                "--out", str(tmp_path / "o"), *FAST], env={**env, "EDGECV_DEVICES": str(devices)})
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    rows = {r["precision"]: r for r in json.loads((tmp_path / "o" / "results.json").read_text())["rows"]}
+    assert any("int8 numerics differ from a board's" in n for n in rows["int8"]["notes"])
+    assert rows["fp32"]["notes"] == [] and "--reduce-range" in ran.stderr

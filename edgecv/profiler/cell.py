@@ -68,7 +68,7 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
                             settings.get("min_time_s", 1.0) / 2)
             row["throughput_ips"] = timed["throughput_ips"]
         row["peak_mem_mb"] = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
-        row["notes"] += _numerics_notes(cell)
+        row["notes"] += _numerics_notes(cell, meta)
         data = settings.get("data") or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
         if meta.get("preprocess") and data:
             row.update(_accuracy(session, meta, data, settings.get("limit")))
@@ -87,11 +87,14 @@ def _hw(imgsz: Any) -> Any:
     return imgsz
 
 
-def _numerics_notes(cell: dict[str, Any]) -> list[str]:
-    """A host whose int8 arithmetic differs from an ARM board's says so on its int8 ONNX rows."""
+def _numerics_notes(cell: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    """A host whose int8 arithmetic differs from an ARM board's says so on its int8 ONNX rows (not on files
+    exported with --reduce-range, whose 7-bit weights cannot saturate)."""
     from ..devices import get_device
 
     if cell["device"] != "host" or cell["format"] != "onnx" or not str(cell["precision"]).startswith("int8"):
+        return []
+    if (meta.get("calibration") or {}).get("reduce_range"):
         return []
     if not get_device("host").int8_saturates:
         return []

@@ -67,7 +67,7 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
         formats = _usable_formats(formats, log)
     matrix = {"targets": list(targets or DEFAULT_TARGETS), "format": format, "precision": precision,
               "runtime": runtime, "provider": provider, "device": device, "data": data, "limit": limit,
-              "imgsz": imgsz, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
+              "imgsz": size, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
               "min_time_s": min_time_s, "input_shapes": list(input_shapes or [])}  # what `edgecv check` re-profiles
     out = folder_for(Path(out), matrix, log)
     writable(out)  # before any export: a read-only or missing --out is said now, not after minutes
