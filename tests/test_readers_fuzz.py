@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 
 from edgecv.errors import EdgecvError
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomized: the same examples on every run, so CI cannot turn red by chance; to search further, run a copy
+# with derandomize=False and more max_examples (done before landing: 300 random examples each, all held)
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 LIGHT = Path(__import__("onnx").__file__).parent / "backend" / "test" / "data" / "light"
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-10, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
