@@ -47,6 +47,15 @@ def _mutations(original: bytes):
                      st.integers(0, len(original)).map(lambda n: original[:n]))
 
 
+def _loads_or_raises(name: str, content, load) -> None:
+    """Write ``content`` (bytes or text) as ``name`` in a fresh folder and ``load(path)`` it: it must load or
+    raise edgecv's own one-line error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+        _expect_edgecv_error(lambda: load(path))
+
+
 def _expect_edgecv_error(call):
     try:
         call()
@@ -59,10 +68,7 @@ def _expect_edgecv_error(call):
 def test_image_bytes_load_or_raise_a_data_error(data):
     from edgecv.data.base import read_image
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.png"
-        path.write_bytes(data)
-        _expect_edgecv_error(lambda: read_image(path))
+    _loads_or_raises("x.png", data, lambda path: read_image(path))
 
 
 @FUZZ
@@ -70,10 +76,7 @@ def test_image_bytes_load_or_raise_a_data_error(data):
 def test_onnx_metadata_bytes_load_or_raise(data):
     from edgecv.artifact import read_metadata
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.onnx"
-        path.write_bytes(data)
-        _expect_edgecv_error(lambda: read_metadata(path))
+    _loads_or_raises("m.onnx", data, lambda path: read_metadata(path))
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +90,7 @@ def test_tflite_metadata_bytes_load_or_raise(tflite_bytes, data):
     from edgecv.artifact import read_metadata
 
     blob = data.draw(_mutations(tflite_bytes[:8192]))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "m.tflite"
-        path.write_bytes(blob)
-        _expect_edgecv_error(lambda: read_metadata(path))
+    _loads_or_raises("m.tflite", blob, lambda path: read_metadata(path))
 
 
 @FUZZ
@@ -119,10 +119,7 @@ def test_yolo_label_lines_load_or_raise(lines):
 def test_coco_documents_load_or_raise(doc):
     from edgecv.data.coco import CocoDetection
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ann.json"
-        path.write_text(json.dumps(doc))
-        _expect_edgecv_error(lambda: CocoDetection(path))
+    _loads_or_raises("ann.json", json.dumps(doc), lambda path: CocoDetection(path))
 
 
 @FUZZ
@@ -137,15 +134,11 @@ def test_coco_documents_load_or_raise(doc):
 def test_coco_shaped_documents_load_or_raise_and_never_keep_a_nan(doc):
     from edgecv.data.coco import CocoDetection
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "ann.json"
-        path.write_text(json.dumps(doc))
+    def load(path):
+        ds = CocoDetection(path)
+        assert all(np.isfinite(t).all() for t in ds.targets)
 
-        def load():
-            ds = CocoDetection(path)
-            assert all(np.isfinite(t).all() for t in ds.targets)
-
-        _expect_edgecv_error(load)
+    _loads_or_raises("ann.json", json.dumps(doc), load)
 
 
 @FUZZ
@@ -153,10 +146,7 @@ def test_coco_shaped_documents_load_or_raise_and_never_keep_a_nan(doc):
 def test_data_yaml_text_loads_or_raises(text):
     from edgecv.data import get_dataset
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "data.yaml"
-        path.write_text(text)
-        _expect_edgecv_error(lambda: get_dataset(str(path), "val"))
+    _loads_or_raises("data.yaml", text, lambda path: get_dataset(str(path), "val"))
 
 
 @FUZZ
@@ -166,10 +156,7 @@ def test_data_yaml_text_loads_or_raises(text):
 def test_device_profiles_load_or_raise(text):
     from edgecv.devices import get_device
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "d.toml"
-        path.write_text(text)
-        _expect_edgecv_error(lambda: get_device(str(path)))
+    _loads_or_raises("d.toml", text, lambda path: get_device(str(path)))
 
 
 @FUZZ
@@ -179,10 +166,7 @@ def test_checkpoint_headers_load_or_raise(tail, declared):
 
     header = json.dumps({"__metadata__": {"edgecv": "{\"model\": 5}"}}).encode()[:declared]
     blob = len(header).to_bytes(8, "little") + header + tail
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "c.safetensors"
-        path.write_bytes(blob)
-        _expect_edgecv_error(lambda: load_target(str(path)))
+    _loads_or_raises("c.safetensors", blob, lambda path: load_target(str(path)))
 
 
 @FUZZ
@@ -191,14 +175,10 @@ def test_baseline_documents_are_read_validated_and_compared_or_refused(doc):
     from edgecv.profiler.check import Limits, compare, read_report
     from edgecv.profiler.spec import profile_arguments
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "baseline.json"
-        path.write_text(json.dumps(doc))
+    def load(path):
+        report = read_report(path)
+        compare(report, report, Limits())
+        if report.get("matrix") is not None:
+            profile_arguments(report["matrix"], str(path))
 
-        def load():
-            report = read_report(path)
-            compare(report, report, Limits())
-            if report.get("matrix") is not None:
-                profile_arguments(report["matrix"], str(path))
-
-        _expect_edgecv_error(load)
+    _loads_or_raises("baseline.json", json.dumps(doc), load)

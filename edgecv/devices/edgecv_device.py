@@ -700,6 +700,28 @@ def parse_shape(text: str) -> list:
     return dims
 
 
+def parse_hw(text) -> tuple:
+    """``640`` or ``"640"`` -> ``(640, 640)``; ``"480x640"`` -> ``(480, 640)`` (height x width, at least 8)."""
+    try:
+        dims = parse_shape(str(text))
+    except DeviceError:
+        dims = []
+    if len(dims) not in (1, 2) or min(dims) < MIN_SPATIAL:
+        raise DeviceError(f"--imgsz takes N or HxW with sides of at least {MIN_SPATIAL}, not {text!r}")
+    return dims[0], dims[-1]
+
+
+def parse_input_shapes(items) -> dict:
+    """``["images=1x3x640x640"]`` -> ``{"images": [1, 3, 640, 640]}``."""
+    shapes = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        if not sep or not name:
+            raise DeviceError(f"--input-shape takes NAME=1x3x640x640, not {item!r}")
+        shapes[name] = parse_shape(dims)
+    return shapes
+
+
 def _image_axes(shape: list) -> tuple | None:
     """``(height, width)`` axes of a rank-4 image-like input: NCHW when dim 1 looks like channels, else NHWC."""
     if len(shape) != 4:
@@ -788,11 +810,12 @@ def synthetic_array(shape: list, dtype, quantized: bool = False, rng=None) -> np
     raise DeviceError(f"cannot synthesise an input of dtype {dtype}")
 
 
-def synthetic_feeds(model, imgsz=None, batch: int = 1, overrides: dict | None = None) -> dict:
-    """Random inputs for ``model`` at the shapes ``concrete_shapes`` chooses, in the model's own dtypes."""
+def synthetic_feeds(model, imgsz=None, batch: int = 1, overrides: dict | None = None) -> tuple:
+    """Random inputs for ``model`` at the shapes ``concrete_shapes`` chooses, in the model's own dtypes, and
+    its notes."""
     rng = np.random.default_rng(0)
-    shapes, _ = concrete_shapes(model.inputs, imgsz, batch, overrides)
-    return {s["name"]: synthetic_array(shapes[s["name"]], s["dtype"], rng=rng) for s in model.inputs}
+    shapes, notes = concrete_shapes(model.inputs, imgsz, batch, overrides)
+    return {s["name"]: synthetic_array(shapes[s["name"]], s["dtype"], rng=rng) for s in model.inputs}, notes
 
 
 def time_calls(fn, warmup: int, iters: int, min_time_s: float = 0.0) -> list[float]:
@@ -903,7 +926,7 @@ def serve(path: Path, runtime: str | None, threads: int | None) -> int:
                 infer_ms = (time.perf_counter() - t0) * 1e3
                 write_frame(out, {"ok": True, "infer_ms": infer_ms}, outs)
             elif op == "bench":
-                feeds = dict(zip(header["names"], arrays)) if arrays else synthetic_feeds(model)
+                feeds = dict(zip(header["names"], arrays)) if arrays else synthetic_feeds(model)[0]
                 times = time_calls(lambda: model.infer(feeds), int(header.get("warmup", 5)),
                                    int(header.get("iters", 20)), float(header.get("min_time_s", 0.0)))
                 write_frame(out, {"ok": True, "latency_ms": times})
@@ -1024,19 +1047,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(info, indent=1))
         else:
             model = open_model(args.model, args.runtime, args.threads)
-            overrides = {}
-            for item in args.input_shape:
-                name, sep, dims = item.rpartition("=")
-                if not sep or not name:
-                    raise DeviceError(f"--input-shape takes NAME=1x3x640x640, not {item!r}")
-                overrides[name] = parse_shape(dims)
-            imgsz = parse_shape(args.imgsz) if args.imgsz else None
-            if imgsz and len(imgsz) not in (1, 2):
-                raise DeviceError(f"--imgsz takes N or HxW, not {args.imgsz!r}")
-            shapes, notes = concrete_shapes(model.inputs, imgsz and (imgsz * 2)[:2], args.batch, overrides)
+            imgsz = parse_hw(args.imgsz) if args.imgsz else None
+            feeds, notes = synthetic_feeds(model, imgsz, args.batch, parse_input_shapes(args.input_shape))
             for note in notes:
                 print(f"edgecv_device: {note}", file=sys.stderr)
-            feeds = synthetic_feeds(model, imgsz and (imgsz * 2)[:2], args.batch, overrides)
             times = sorted(time_calls(lambda: model.infer(feeds), args.warmup, args.iters))
             report = {"latency_ms": {"p50": times[len(times) // 2], "min": times[0], "mean": sum(times) / len(times)},
                       "iters": len(times), "environment": environment(model)}

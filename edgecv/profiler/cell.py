@@ -79,12 +79,11 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
     return row
 
 
-def _hw(imgsz: Any) -> Any:
-    """A cell's ``imgsz`` (640, or "480x640" for a file) as what ``concrete_shapes`` takes."""
-    if isinstance(imgsz, str):
-        h, _, w = imgsz.partition("x")
-        return (int(h), int(w or h))
-    return imgsz
+def _hw(imgsz: Any) -> tuple[int, int] | None:
+    """A cell's ``imgsz`` (640, or "480x640" for a file) as ``(height, width)``."""
+    from ..devices.edgecv_device import parse_hw
+
+    return None if imgsz is None else parse_hw(imgsz)
 
 
 def _numerics_notes(cell: dict[str, Any], meta: dict[str, Any]) -> list[str]:

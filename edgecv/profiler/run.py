@@ -4,16 +4,16 @@ each row as it finishes (``rows.jsonl`` in ``out``; a rerun resumes), and write 
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .._version import __version__
 from ..artifact import writable
-from ..devices.edgecv_device import MIN_SPATIAL, DeviceError, parse_shape
+from ..devices.edgecv_device import DeviceError, parse_hw
+from ..devices.edgecv_device import parse_input_shapes as parse_shapes_text
 from ..errors import EdgecvError, UsageError
-from ..resources import cap_threads
+from ..resources import cap_threads, cores
 from .folder import append_row, folder_for, locked, read_rows
 from .matrix import (ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key, file_digest,
                      fingerprint)
@@ -60,9 +60,12 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
             raise UsageError(f"unknown precision {p!r} (choose from {', '.join(PRECISIONS)})")
     size = parse_imgsz(imgsz)
     shapes = parse_input_shapes(input_shapes or ())
-    _check_runtimes(_as_list(runtime, ()))
+    from ..runtimes import get_runtime
+
+    for name in _as_list(runtime, ()):
+        get_runtime(name)  # an unknown runtime is named by the registry, before any work
     threads = cap_threads(threads) if _as_list(device, ("host",)) == ["host"] else threads
-    threads = threads or default_threads()  # every runtime, PyTorch included, times with the same threads
+    threads = threads or cores()  # every runtime, PyTorch included, times with the same threads
     if format is None:  # the default: every format this machine can export and run
         formats = _usable_formats(formats, log)
     matrix = {"targets": list(targets or DEFAULT_TARGETS), "format": format, "precision": precision,
@@ -113,46 +116,26 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
     return report
 
 
-def _check_runtimes(names: list[str]) -> None:
-    from ..runtimes import runtime_names
-
-    known = runtime_names()
-    for name in names:
-        if name not in known:
-            raise UsageError(f"unknown runtime {name!r} (runtimes: {', '.join(known)})")
-
-
-def default_threads() -> int:
-    """The cores this process may use: the thread count every runtime gets when none is asked for."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def parse_imgsz(imgsz: int | str | None) -> int | str | None:
-    """``640`` or ``"640"`` -> 640; ``"480x640"`` -> ``"480x640"`` (a file's height x width); at least 8."""
+    """``640`` or ``"640"`` -> 640; ``"480x640"`` -> ``"480x640"`` (a file's height x width): a row's imgsz."""
     if imgsz is None:
         return None
-    parts = str(imgsz).lower().replace(",", "x").split("x")
     try:
-        dims = [int(p) for p in parts]
-    except ValueError:
-        raise UsageError(f"--imgsz takes N or HxW (e.g. 640 or 480x640), not {imgsz!r}") from None
-    if len(dims) not in (1, 2) or min(dims) < MIN_SPATIAL:
-        raise UsageError(f"--imgsz takes N or HxW with sides of at least {MIN_SPATIAL}, not {imgsz!r}")
-    return dims[0] if len(dims) == 1 or dims[0] == dims[1] else f"{dims[0]}x{dims[1]}"
+        h, w = parse_hw(imgsz)
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
+    return h if h == w else f"{h}x{w}"
 
 
 def parse_input_shapes(items: Sequence[str]) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """``["images=1x3x640x640"]`` -> ``(("images", (1, 3, 640, 640)),)``."""
-    shapes = {}
-    for item in items:
-        name, sep, dims = item.rpartition("=")
-        if not sep or not name:
-            raise UsageError(f"--input-shape takes NAME=1x3x640x640, not {item!r}")
-        try:
-            shapes[name] = tuple(parse_shape(dims))
-        except DeviceError as exc:
-            raise UsageError(f"--input-shape {item}: {exc}") from None
-    return tuple(sorted(shapes.items()))
+    """``["images=1x3x640x640"]`` -> ``(("images", (1, 3, 640, 640)),)``, sorted: part of a cell's key."""
+    try:
+        shapes = parse_shapes_text(items)
+    except DeviceError as exc:
+        raise UsageError(str(exc)) from None
+    return tuple(sorted((name, tuple(dims)) for name, dims in shapes.items()))
 
 
 class Peaks:

@@ -13,6 +13,8 @@ import os
 import time
 from typing import Any
 
+from .. import resources
+
 MAX_SPREAD = 1.5  # p90 / p50
 MIN_SAMPLES = 20  # fewer timed calls say nothing about their spread (p90 of 5 calls is their maximum)
 MIN_OTHERS = 0.3  # cores taken by other processes before contention is called out
@@ -50,7 +52,7 @@ class Load:
     def stop(self) -> dict[str, Any]:
         wall = time.perf_counter() - self.wall
         ticks, own = _cpu_ticks(), sum(os.times()[:2]) - self.own
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cores = resources.cores()
         others = None
         if self.ticks and ticks and wall >= MIN_WINDOW_S:  # shorter windows are all clock-tick rounding
             hz = os.sysconf("SC_CLK_TCK")
