@@ -64,7 +64,7 @@ def main() -> None:
                               reduce_range=True, log=lambda m: None)
             paths.append(str(reduced))
     from edgecv.devices import get_device
-    from edgecv.runtimes.emulated import Emulator
+    from edgecv.devices.emulation import Emulator
 
     Emulator().ensure()
     saved = Path(args.out, "arm_parity.json")  # results so far: a rerun skips them

@@ -38,7 +38,7 @@ X86_CPU = "Haswell-v4"  # AVX2 + FMA, no AVX-512, no VNNI
 def qemu_x86() -> Path:
     """qemu-x86_64-static from Debian's qemu-user-static, cached beside the Pi's qemu."""
     from edgecv.cache import cache_dir
-    from edgecv.runtimes.emulated import _deb_data, _debian_index, _fetch_deb
+    from edgecv.devices.debian import deb_data as _deb_data, debian_index as _debian_index, fetch_deb as _fetch_deb
 
     target = cache_dir("emulation") / "qemu" / "qemu-x86_64-static"
     if not target.is_file():
@@ -82,7 +82,7 @@ def main() -> None:
     import edgecv
     from edgecv.artifact import artifact_name
     from edgecv.devices import get_device
-    from edgecv.runtimes.emulated import Emulator
+    from edgecv.devices.emulation import Emulator
 
     paths = []
     for model, data, size, _ in MODELS:

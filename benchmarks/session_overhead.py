@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import edgecv
-    from edgecv.devices.edgecv_device import time_calls
+    from edgecv.portable.timing import time_calls
     from edgecv.profiler.latency import measure, summarize
 
     print(f"{'artifact':32} {'bare us':>9} {'edgecv us':>10} {'ratio':>7} {'+us':>7}  within   "

@@ -4,7 +4,7 @@ The metadata (task, labels, preprocessing, input/output layout, dtype and quanti
 source hash, edgecv version) is one JSON document stored *in* the file -- ONNX ``metadata_props["edgecv"]``,
 the TFLite model's ``metadata`` table under ``"edgecv"`` -- and, for TFLite, also as a sidecar
 ``<file>.json``. Reading it needs no onnx or TFLite package: both containers are parsed with the standard
-library by the on-device script (``edgecv/devices/edgecv_device.py``), whose readers are used here too.
+library by the on-device core (``edgecv/portable/metadata.py``), whose readers are used here too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .devices.edgecv_device import METADATA_KEY, onnx_metadata_props, read_metadata_text, tflite_metadata
+from .portable.metadata import METADATA_KEY, onnx_metadata_props, read_metadata_text, tflite_metadata
 from .errors import EdgecvError, UsageError
 
 FORMAT_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}

@@ -109,7 +109,7 @@ def devices_cmd(setup: str | None, as_json: bool) -> None:
     """List device profiles: host, rpi4, rpi5 and any in $EDGECV_DEVICES or ~/.config/edgecv/devices."""
     from .devices import get_device, list_devices
     from .display import devices_table
-    from .runtimes.emulated import Emulator
+    from .devices.emulation import Emulator
 
     if setup:
         device = get_device(setup)

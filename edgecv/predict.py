@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .data.base import IMAGE_SUFFIXES, read_image
-from .devices.edgecv_device import Pipeline
+from .portable.postprocess import Pipeline
 from .errors import EdgecvError, UsageError
 from .runtimes import load
 

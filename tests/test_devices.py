@@ -18,8 +18,10 @@ import torch
 from PIL import Image
 
 import edgecv
-from edgecv.devices import DEVICE_SCRIPT, get_device
-from edgecv.devices.edgecv_device import _read_without_pillow, nms as numpy_nms
+from edgecv.devices import get_device
+from edgecv.devices.script import write_device_script
+from edgecv.portable.image import _read_without_pillow
+from edgecv.portable.postprocess import nms as numpy_nms
 from edgecv.errors import EdgecvError, UsageError
 from edgecv.models.yolo_ops import nms as torch_nms
 
@@ -175,8 +177,7 @@ def test_predict_with_the_torch_runtime_matches_the_fp32_artifact(zoo_artifacts,
 
 def test_the_device_script_runs_standalone_with_numpy_and_a_runtime(zoo_artifacts, tmp_path):
     """Copied out of the package and run with python -I, it needs nothing of edgecv's."""
-    script = tmp_path / "edgecv_device.py"
-    shutil.copy(DEVICE_SCRIPT, script)
+    script = write_device_script(tmp_path / "edgecv_device.pyz")
     images = _images(tmp_path, "shapes", 64, 2)
     art = zoo_artifacts[("mobilenet_v2", "onnx", "int8")]
     out = subprocess.run([sys.executable, "-I", str(script), "predict", str(art.path), *images, "--json"],
@@ -245,7 +246,7 @@ def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, reduc
 def test_the_device_script_predicts_inside_the_emulated_pi_without_pillow_or_edgecv(zoo_artifacts, reduced_artifacts,
                                                                                     tmp_path):
     from edgecv.predict import predict
-    from edgecv.runtimes.emulated import Emulator
+    from edgecv.devices.emulation import Emulator
 
     emulator = Emulator()
     emulator.ensure()
@@ -360,7 +361,7 @@ def test_a_device_that_stops_answering_is_stopped_and_reported(tmp_path):
 
 
 def test_the_device_script_names_an_x86_cpu_by_model_name_and_a_pi_by_model(monkeypatch):
-    from edgecv.devices import edgecv_device
+    from edgecv.portable import environment as edgecv_device
 
     monkeypatch.setattr(edgecv_device, "cpuinfo", lambda: {"model": "1", "model name": "AMD EPYC"})
     assert edgecv_device.cpu_model() == "AMD EPYC"  # x86 lists a family number under "model" first

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import edgecv
-from edgecv.devices import DEVICE_SCRIPT
+from edgecv.devices.script import write_device_script
 
 from helpers import strip_tflite_tables
 
@@ -74,8 +74,7 @@ def test_a_tflite_without_signature_runs_like_the_signed_file(zoo_artifacts, uns
 
 
 def test_the_device_script_reads_and_times_a_tflite_without_signature(unsigned, tmp_path):
-    script = tmp_path / "edgecv_device.py"
-    shutil.copy(DEVICE_SCRIPT, script)
+    script = write_device_script(tmp_path / "edgecv_device.pyz")
     info = subprocess.run([sys.executable, "-I", str(script), "info", str(unsigned["bare"])], capture_output=True,
                           text=True)
     assert info.returncode == 0, info.stderr

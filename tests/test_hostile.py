@@ -164,7 +164,7 @@ def test_16_bit_greyscale_is_read_at_its_brightness_with_and_without_pillow(tmp_
     from PIL import Image
 
     from edgecv.data.base import read_image
-    from edgecv.devices.edgecv_device import _read_without_pillow
+    from edgecv.portable.image import _read_without_pillow
 
     values = np.full((6, 5), 127 * 257, np.uint16)  # mid-grey in 16 bits
     values[0, 0] = 65535

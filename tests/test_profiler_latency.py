@@ -7,7 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from edgecv.devices.edgecv_device import DeviceError, concrete_shapes
+from edgecv.portable.errors import DeviceError
+from edgecv.portable.shapes import concrete_shapes
 from edgecv.profiler.latency import measure, peak_memory_mb, summarize, synthetic_inputs
 from edgecv.profiler.stability import Load, unstable_reasons
 from edgecv.runtimes import Session, TensorInfo

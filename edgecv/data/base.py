@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..devices import edgecv_device
+from ..portable import image as portable_image
+from ..portable.errors import DeviceError
 from ..errors import DataError
 
-IMAGE_SUFFIXES = edgecv_device.IMAGE_SUFFIXES  # one list, the device script's
+IMAGE_SUFFIXES = portable_image.IMAGE_SUFFIXES  # one list, the device's
 
 
 class Dataset:
@@ -75,8 +76,8 @@ def read_image(path: Path) -> np.ndarray:
     The device script's reader, so host and board decode alike (16-bit images scaled to 8 bits, a
     decompression bomb refused)."""
     try:
-        return edgecv_device.read_image(Path(path))
-    except edgecv_device.DeviceError as exc:
+        return portable_image.read_image(Path(path))
+    except DeviceError as exc:
         raise DataError(str(exc)) from None
     except OSError as exc:
         raise DataError(f"cannot read image {path}: {exc.strerror or exc}") from None

@@ -5,11 +5,13 @@ A profile is a small TOML file (``host.toml``, ``rpi4.toml``, ``rpi5.toml`` ship
 CPU, cores, clock, ISA features and memory, and how to reach the device:
 
 * ``host`` -- this machine, with its facts read from the OS;
-* a profile whose ``[ssh] host`` is set -- a real board over SSH (``edgecv.runtimes.ssh``);
+* a profile whose ``[ssh] host`` is set -- a real board over SSH;
 * otherwise a profile with ``[emulation]`` -- the board's real aarch64 runtimes under qemu-user with its
-  CPU model (``edgecv.runtimes.emulated``). Timings from emulation are not the board's latency.
+  CPU model. Timings from emulation are not the board's latency.
 
-``edgecv_device.py`` in this folder is the standalone on-device script.
+This package describes machines and provisions them (``emulation.py`` and ``debian.py`` build the emulated
+board, ``script.py`` packs the standalone device script); it never opens a session. Sessions are the
+runtimes' job, and ``edgecv.runtimes.placement`` joins the two.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from typing import Any
 from ..errors import UsageError
 
 HERE = Path(__file__).parent
-DEVICE_SCRIPT = HERE / "edgecv_device.py"
 
 
 @dataclass
@@ -71,18 +72,6 @@ class Device:
         d = {k: v for k, v in self.__dict__.items() if v not in (None, "", [], {})}
         d["reach"], d["emulated"] = self.reach, self.emulated
         return d
-
-    def open_session(self, path: Path, runtime: str, threads: int | None):
-        """A session running ``path`` with ``runtime`` on this (remote) device through the device script."""
-        if self.reach == "ssh":
-            from ..runtimes.ssh import open_over_ssh
-
-            return open_over_ssh(self, path, runtime, threads)
-        if self.reach == "emulated":
-            from ..runtimes.emulated import open_emulated
-
-            return open_emulated(self, path, runtime, threads)
-        raise UsageError(f"device {self.name} has neither [ssh] host nor [emulation] in {self.file}")
 
 
 def _search_path() -> list[Path]:
@@ -170,7 +159,7 @@ def _detect_host(device: Device) -> None:
     """Fill a host profile from /proc (Linux) or the platform module."""
     device.arch = device.arch or platform.machine()
     device.cores = device.cores or os.cpu_count()
-    from .edgecv_device import cpuinfo
+    from ..portable.environment import cpuinfo
 
     info = cpuinfo()
     device.cpu = device.cpu or info.get("model name") or platform.processor() or device.arch
@@ -195,4 +184,4 @@ def _memory_gb() -> float | None:
     return None
 
 
-__all__ = ["DEVICE_SCRIPT", "Device", "get_device", "list_devices"]
+__all__ = ["Device", "get_device", "list_devices"]

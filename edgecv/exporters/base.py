@@ -107,13 +107,13 @@ def quiet():
     """Converters print progress, graphs and warnings -- from Python, and from native code straight to fd 2
     (absl's "InitializeLog", "flatbuffer_export.cc ... Estimated count", XNNPACK's banner); keep the CLI's
     output to edgecv's own lines. EDGECV_VERBOSE=1 lets the native lines through."""
-    from ..devices.edgecv_device import _quiet_native_stderr
+    from ..portable.engines import quiet_native_stderr
 
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
-                _quiet_native_stderr():
+                quiet_native_stderr():
             yield
     finally:
         logging.disable(previous)

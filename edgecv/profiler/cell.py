@@ -81,7 +81,7 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
 
 def _hw(imgsz: Any) -> tuple[int, int] | None:
     """A cell's ``imgsz`` (640, or "480x640" for a file) as ``(height, width)``."""
-    from ..devices.edgecv_device import parse_hw
+    from ..portable.shapes import parse_hw
 
     return None if imgsz is None else parse_hw(imgsz)
 

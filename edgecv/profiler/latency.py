@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..devices.edgecv_device import DeviceError, concrete_shapes, synthetic_array, time_calls
+from ..portable.errors import DeviceError
+from ..portable.shapes import concrete_shapes, synthetic_array
+from ..portable.timing import time_calls
 from ..errors import UsageError
 from ..runtimes.base import Session
 

@@ -10,8 +10,9 @@ from typing import Any, Callable, Sequence
 
 from .._version import __version__
 from ..artifact import writable
-from ..devices.edgecv_device import DeviceError, parse_hw
-from ..devices.edgecv_device import parse_input_shapes as parse_shapes_text
+from ..portable.errors import DeviceError
+from ..portable.shapes import parse_hw
+from ..portable.shapes import parse_input_shapes as parse_shapes_text
 from ..errors import EdgecvError, UsageError
 from ..resources import cap_threads, cores
 from .folder import append_row, folder_for, locked, read_rows

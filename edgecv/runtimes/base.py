@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..errors import MissingDependencyError, UsageError
+from ..portable.engines import dequantize, quantize
 from ..resources import cap_threads
 
 
@@ -163,19 +164,14 @@ def _layout_hint(expected: tuple, got: tuple, metadata: dict | None) -> str:
 
 
 def to_input_dtype(x: np.ndarray, info: TensorInfo) -> np.ndarray:
-    if info.quantized:  # round(x / scale) + zero_point, clipped; in place on one float32 buffer (2x faster)
-        limits = np.iinfo(info.dtype)
-        q = np.divide(x, np.float32(info.scale), dtype=np.float32)
-        np.rint(q, out=q)
-        q += info.zero_point
-        np.clip(q, limits.min, limits.max, out=q)
-        return q.astype(info.dtype)
+    if info.quantized:  # the board's own arithmetic: one definition, in the portable core
+        return quantize(x, info.dtype, info.scale, info.zero_point)
     return x.astype(info.dtype, copy=False)
 
 
 def from_output_dtype(y: np.ndarray, info: TensorInfo) -> np.ndarray:
     if info.quantized:
-        return ((y.astype(np.float32) - info.zero_point) * info.scale).astype(np.float32)
+        return dequantize(y, info.scale, info.zero_point)
     return y.astype(np.float32, copy=False)
 
 
@@ -204,7 +200,7 @@ class Runtime(ABC):
         """Open ``artifact`` (a path or an ``Artifact``) on ``device`` (a name, a profile file, a Device)."""
         from ..artifact import read_metadata
         from ..devices import get_device
-        from ..devices.edgecv_device import match_outputs
+        from ..portable.metadata import match_outputs
 
         target = getattr(artifact, "path", artifact)
         device = get_device(device)
@@ -226,7 +222,9 @@ class Runtime(ABC):
         else:
             if provider != "cpu" or options:
                 raise UsageError(f"on {device.name} the {self.name} runtime takes --threads only (CPU provider)")
-            session = device.open_session(path, self.name, threads)
+            from .placement import open_on_device
+
+            session = open_on_device(device, path, self.name, threads)
         session.init_ms = session.init_ms or (time.perf_counter() - start) * 1e3
         session.runtime, session.provider, session.device = self.name, provider, device.name
         session.emulated = device.emulated

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..devices.edgecv_device import DeviceError, LiteRTModel
+from ..portable.engines import LiteRTModel
+from ..portable.errors import DeviceError
 from ..errors import EdgecvError, MissingDependencyError
 from .base import Runtime, Session, TensorInfo
 

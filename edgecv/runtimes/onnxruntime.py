@@ -16,7 +16,8 @@ import numpy as np
 
 from .._optional import import_optional
 from ..cache import cache_dir
-from ..devices.edgecv_device import DeviceError, ort_dtype, ort_shape
+from ..portable.engines import ort_dtype, ort_shape
+from ..portable.errors import DeviceError
 from ..errors import EdgecvError, MissingDependencyError, UsageError
 from .base import Runtime, Session, TensorInfo
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..devices.edgecv_device import read_frame, write_frame
+from ..portable.protocol import read_frame, write_frame
 from ..errors import EdgecvError
 from .base import Session, TensorInfo
 

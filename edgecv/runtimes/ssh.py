@@ -14,7 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..devices import DEVICE_SCRIPT, Device
+from ..devices import Device
+from ..devices.script import cached_device_script, script_digest
 from ..errors import EdgecvError, UsageError
 from .remote import RemoteSession
 
@@ -64,9 +65,9 @@ def open_over_ssh(device: Device, path: Path, runtime: str, threads: int | None)
         raise UsageError(f"device {device.name} has no [ssh] host in {device.file}")
     workdir = device.ssh.get("workdir", "/tmp/edgecv")
     path = Path(path)
-    script = f"{workdir}/edgecv_device-{_digest(DEVICE_SCRIPT)}.py"
+    script = f"{workdir}/edgecv_device-{script_digest()}.pyz"
     model = f"{workdir}/{_digest(path)}-{path.name}"
-    files = {DEVICE_SCRIPT: script, path: model}
+    files = {cached_device_script(): script, path: model}
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
         files[sidecar] = model + ".json"

@@ -1,0 +1,110 @@
+"""The device command line: ``predict``, ``info``, ``bench`` and ``serve`` on a model file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .engines import open_model, quantization_from_metadata, run_float
+from .environment import environment
+from .errors import DeviceError
+from .image import list_images, read_image
+from .metadata import load_metadata, match_outputs
+from .postprocess import Pipeline
+from .protocol import serve
+from .shapes import parse_hw, parse_input_shapes, synthetic_feeds
+from .timing import time_calls
+
+
+def predict(path: Path, images: list[str], runtime: str | None, threads: int | None, top: int) -> dict:
+    metadata = load_metadata(path)
+    if metadata is None:
+        raise DeviceError(f"{path.name} has no edgecv metadata: export it with edgecv to predict from images")
+    t0 = time.perf_counter()
+    model = open_model(path, runtime, threads)
+    init_ms = (time.perf_counter() - t0) * 1e3
+    metadata = match_outputs(metadata, [o["name"] for o in model.outputs])
+    quantization_from_metadata(model, metadata)
+    pipe, results, infer_ms = Pipeline(metadata), [], []
+    for image_path in list_images(images):
+        image = read_image(image_path)
+        x, geo = pipe.prepare(image)
+        t0 = time.perf_counter()
+        outs = run_float(model, x)
+        infer_ms.append((time.perf_counter() - t0) * 1e3)
+        results.append({"image": str(image_path), "predictions": pipe.predictions(outs, geo, image.shape[:2], top)})
+    steady = sorted(infer_ms[1:]) or infer_ms
+    timing = {"init_ms": round(init_ms, 3), "first_ms": round(infer_ms[0], 3),
+              "p50_ms": round(steady[len(steady) // 2], 3), "images": len(infer_ms)}
+    return {"model": metadata.get("model"), "task": metadata["task"], "precision": metadata.get("precision"),
+            "results": results, "timing": timing, "environment": environment(model)}
+
+
+def print_predictions(report: dict) -> None:
+    for r in report["results"]:
+        print(r["image"])
+        for p in r["predictions"] or [{"label": "(nothing detected)", "score": math.nan}]:
+            box = " [" + ", ".join(f"{v:.1f}" for v in p["box"]) + "]" if "box" in p else ""
+            print(f"  {p['score']:.3f}  {p['label']}{box}")
+    t, env = report["timing"], report["environment"]
+    print(f"{t['images']} image(s) with {env['runtime']} {env['runtime_version']} on {env['machine']}: "
+          f"init {t['init_ms']:.1f} ms, first {t['first_ms']:.2f} ms, median {t['p50_ms']:.2f} ms")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgecv_device.py", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("predict", "info", "bench", "serve"):
+        p = sub.add_parser(name)
+        p.add_argument("model", type=Path)
+        p.add_argument("--runtime", choices=["onnxruntime", "litert"])
+        p.add_argument("--threads", type=int)
+        if name == "predict":
+            p.add_argument("images", nargs="+")
+            p.add_argument("--top", type=int, default=5)
+        if name == "bench":
+            p.add_argument("--warmup", type=int, default=5)
+            p.add_argument("--iters", type=int, default=50)
+            p.add_argument("--imgsz", help="Height/width of dynamic image inputs: N or HxW (default: 640).")
+            p.add_argument("--batch", type=int, default=1, help="A dynamic batch dim (default 1).")
+            p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x640x640")
+        if name != "serve":
+            p.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if not args.model.is_file():
+            raise DeviceError(f"model file not found: {args.model}")
+        if args.command == "serve":
+            return serve(args.model, args.runtime, args.threads)
+        if args.command == "predict":
+            report = predict(args.model, args.images, args.runtime, args.threads, args.top)
+            print(json.dumps(report, indent=1)) if args.json else print_predictions(report)
+        elif args.command == "info":
+            model = open_model(args.model, args.runtime, args.threads)
+            quantization_from_metadata(model, load_metadata(args.model))
+            info = {"inputs": model.inputs, "outputs": model.outputs, "metadata": load_metadata(args.model),
+                    "environment": environment(model)}
+            print(json.dumps(info, indent=1))
+        else:
+            model = open_model(args.model, args.runtime, args.threads)
+            imgsz = parse_hw(args.imgsz) if args.imgsz else None
+            feeds, notes = synthetic_feeds(model, imgsz, args.batch, parse_input_shapes(args.input_shape))
+            for note in notes:
+                print(f"edgecv_device: {note}", file=sys.stderr)
+            times = sorted(time_calls(lambda: model.infer(feeds), args.warmup, args.iters))
+            report = {"latency_ms": {"p50": times[len(times) // 2], "min": times[0], "mean": sum(times) / len(times)},
+                      "iters": len(times), "environment": environment(model)}
+            print(json.dumps(report, indent=1) if args.json else
+                  f"p50 {report['latency_ms']['p50']:.3f} ms over {len(times)} runs ({model.runtime} "
+                  f"{model.version}, {platform.machine()})")
+    except DeviceError as exc:
+        print(f"edgecv_device: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

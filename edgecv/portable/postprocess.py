@@ -1,0 +1,74 @@
+"""Outputs to predictions: softmax top-k, greedy per-class NMS (the evaluator's algorithm), and the
+metadata-driven ``Pipeline`` that the device CLI and ``edgecv predict`` share."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from .preprocess import Geometry, preprocess
+
+
+def top_classes(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
+    z = logits.astype(np.float64) - logits.max()
+    p = np.exp(z) / np.exp(z).sum()
+    order = np.argsort(-p, kind="stable")[:k]
+    return [(int(i), float(p[i])) for i in order]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, conf_thres: float = 0.25, iou_thres: float = 0.45,
+        max_det: int = 300, max_candidates: int = 3000, agnostic: bool = False) -> np.ndarray:
+    """One image: boxes ``[N, 4]`` xyxy, scores ``[N, C]`` -> ``[K, 6]`` (x1, y1, x2, y2, score, class)."""
+    cls = scores.argmax(-1)
+    conf = scores[np.arange(len(scores)), cls]
+    keep = conf > conf_thres
+    boxes, conf, cls = boxes[keep], conf[keep], cls[keep]
+    shifted = boxes.astype(np.float64) + (0.0 if agnostic else cls[:, None] * 7680.0)
+    order = np.argsort(-conf, kind="stable")[:max_candidates]
+    s = shifted[order]
+    area = np.clip(s[:, 2] - s[:, 0], 0, None) * np.clip(s[:, 3] - s[:, 1], 0, None)
+    remaining, kept = np.arange(len(order)), []
+    while len(remaining) and len(kept) < max_det:
+        i, rest = remaining[0], remaining[1:]
+        kept.append(i)
+        lt = np.maximum(s[i, :2], s[rest, :2])
+        rb = np.minimum(s[i, 2:], s[rest, 2:])
+        inter = np.clip(rb - lt, 0, None).prod(1)
+        iou = inter / (area[i] + area[rest] - inter + 1e-9)
+        remaining = rest[iou <= iou_thres]
+    idx = order[np.asarray(kept, np.int64)]
+    return np.concatenate([boxes[idx], conf[idx, None], cls[idx, None].astype(boxes.dtype)], 1).astype(np.float32)
+
+
+class Pipeline:
+    """Image -> model input -> readable predictions, all driven by an artifact's metadata."""
+
+    def __init__(self, metadata: dict) -> None:
+        self.meta = metadata
+        self.pre = SimpleNamespace(**metadata["preprocess"])
+        self.labels = metadata.get("labels") or []
+        self.roles = {o["role"]: o["name"] for o in metadata.get("outputs", []) if "role" in o}
+
+    def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Geometry]:
+        x, geo = preprocess(image, self.pre)
+        return x[None], geo
+
+    def _label(self, k: int) -> str:
+        return self.labels[k] if k < len(self.labels) else str(k)
+
+    def predictions(self, outputs: dict, geo: Geometry, image_hw: tuple[int, int], top: int = 5) -> list[dict]:
+        """One image's outputs (name -> float array with a batch axis of 1) -> a list of predictions."""
+        if self.meta["task"] == "detection":
+            settings = dict(self.meta.get("detection", {}).get("nms", {}))
+            det = nms(outputs[self.roles["boxes"]][0], outputs[self.roles["scores"]][0],
+                      settings.get("conf_thres", 0.25), settings.get("iou_thres", 0.45),
+                      settings.get("max_det", 300), agnostic=settings.get("class_agnostic", False))
+            h, w = image_hw
+            boxes = geo.to_image(det[:, :4])
+            boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
+            boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
+            return [{"class": int(c), "label": self._label(int(c)), "score": round(float(s), 5),
+                     "box": [round(float(v), 2) for v in b]} for b, s, c in zip(boxes, det[:, 4], det[:, 5])]
+        logits = outputs[self.roles.get("logits", next(iter(outputs)))][0]
+        return [{"class": k, "label": self._label(k), "score": round(p, 5)} for k, p in top_classes(logits, top)]
