@@ -42,9 +42,10 @@ def script_digest() -> str:
 
 
 def write_device_script(path: Path) -> Path:
-    """Write the zipapp to ``path`` (a folder gets ``edgecv_device.pyz`` inside), executable."""
+    """Write the zipapp to ``path`` (a folder, or a name without a suffix, gets ``edgecv_device.pyz``
+    inside), executable."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or not path.suffix:
         path = path / SCRIPT_NAME
     write_atomic(path, device_script())
     path.chmod(0o755)

@@ -57,7 +57,7 @@ def print_predictions(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edgecv_device.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="edgecv_device", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("predict", "info", "bench", "serve"):
         p = sub.add_parser(name)

@@ -1,0 +1,65 @@
+"""The ``edgecv`` group: one line and an exit code for every error (a traceback only with ``--debug``), and
+the option parsers the commands share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from .._version import __version__
+from ..errors import EdgecvError
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
+
+
+class _Group(click.Group):
+    """Maps edgecv's errors to one line and an exit code; tracebacks only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except EdgecvError as exc:
+            _fail(ctx, exc, str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("edgecv: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug in edgecv or a library: still one line unless --debug
+            _fail(ctx, exc, f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
+
+
+def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
+    if ctx.find_root().params.get("debug"):
+        raise exc
+    click.echo(f"edgecv: error: {' '.join(str(message).split())}", err=True)  # always one line
+    ctx.exit(code)
+
+
+@click.group(cls=_Group, context_settings=_CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="edgecv")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Export, run and profile computer-vision models for edge devices."""
+
+
+def key_values(pairs: tuple[str, ...], hint: str = "--model-arg") -> dict[str, Any]:
+    """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}``: values are Python literals where they parse as one."""
+    import ast
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=hint)
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def runtime_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` pairs for a runtime."""
+    return key_values(pairs, "--option")

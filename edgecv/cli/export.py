@@ -1,0 +1,62 @@
+"""``edgecv export``: models to ONNX / TFLite files."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .app import cli
+
+
+@cli.command("export")
+@click.argument("target")
+@click.option("--format", "formats", default="onnx", show_default=True, help="Comma-separated: onnx, tflite.")
+@click.option("--precision", "precisions", default="fp32", show_default=True,
+              help="Comma-separated: fp32, fp16, int8 (static, calibrated), int8-dynamic (TFLite).")
+@click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the model's / the weights' training size).")
+@click.option("--batch", type=click.IntRange(1), default=1, show_default=True, help="Fixed batch size.")
+@click.option("--dynamic-batch", is_flag=True, help="ONNX: leave the batch dimension free.")
+@click.option("--data", help="Real images for int8 calibration (train split) and the parity check (val split); "
+              "default: the dataset the weights were trained on.")
+@click.option("--calib-samples", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True, help="How activation ranges are chosen (TFLite: minmax).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="Weights for a zoo model or a module.py:factory.")
+@click.option("--layout", type=click.Choice(["NCHW", "NHWC"], case_sensitive=False),
+              help="Input layout (default: NCHW for ONNX, NHWC for TFLite).")
+@click.option("--native-io", is_flag=True, help="fp16/int8 inputs and outputs in the model's own dtype "
+              "(TFLite int8: int8 I/O; fp16 ONNX: fp16 I/O) instead of float32.")
+@click.option("--parity-samples", type=click.IntRange(0), default=64, show_default=True,
+              help="Val images for the parity check against PyTorch (0: skip).")
+@click.option("--evaluate", is_flag=True, help="Also measure every artifact's accuracy on the val split.")
+@click.option("--eval-limit", type=click.IntRange(1), help="With --evaluate: only the first N val images.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when an artifact is outside its parity tolerance.")
+@click.option("--reduce-range", is_flag=True, help="ONNX int8: 7-bit weights, so x86 CPUs without VNNI compute "
+              "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
+@click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
+               data: str | None, calib_samples: int, calib_method: str, weights: str | None, layout: str | None,
+               native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool,
+               reduce_range: bool, out: str, as_json: bool) -> None:
+    """Export TARGET to ONNX / TFLite at each precision, with metadata and a parity check.
+
+    TARGET is a zoo name (default weights), a checkpoint from `edgecv train`, or path/to/module.py:factory
+    for your own classification nn.Module."""
+    from ..display import export_table
+    from ..exporters.api import export
+
+    log = (lambda msg: None) if as_json else (lambda msg: click.echo(msg, err=True))
+    artifacts = export(target, formats, precisions, data=data, out=out, weights=weights, imgsz=imgsz, batch=batch,
+                       dynamic_batch=dynamic_batch, calib_samples=calib_samples, calib_method=calib_method,
+                       layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
+                       evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range, log=log)
+    if as_json:
+        click.echo(json.dumps({"artifacts": [a.to_dict() for a in artifacts]}, indent=2))
+    else:
+        export_table(artifacts)
+        bad = [a for a in artifacts if a.parity and a.parity["failed"]]
+        for a in bad:
+            click.echo(f"WARNING: {a.path.name} does not behave like the PyTorch model: "
+                       f"{'; '.join(a.parity['failed'])}", err=True)

@@ -1,0 +1,129 @@
+"""``edgecv predict``, ``runtimes`` and ``devices``: running models, and where."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import EdgecvError
+from .app import cli, runtime_options
+
+
+@cli.command("predict")
+@click.argument("target")
+@click.argument("images", nargs=-1, required=True)
+@click.option("--runtime", help="onnxruntime, litert, torch, or a plugin (default: by file type; zoo names: torch).")
+@click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt; torch: cpu, cuda).")
+@click.option("--device", help="A device profile name or .toml: host (default), rpi4, rpi5, ...")
+@click.option("--threads", type=click.IntRange(1), help="Runtime threads.")
+@click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Classes shown per image.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Runtime option, e.g. graph_optimization=basic, xnnpack=False, weights=FILE (torch).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict_cmd(target: str, images: tuple[str, ...], runtime: str | None, provider: str | None, device: str | None,
+                threads: int | None, top: int, options: tuple[str, ...], as_json: bool) -> None:
+    """Run TARGET on IMAGES (files or folders) and print the top classes or the detected boxes.
+
+    TARGET is an exported .onnx/.tflite file, or a zoo name / checkpoint run with PyTorch."""
+    from ..predict import predict
+
+    def show(result: dict[str, Any]) -> None:
+        if "error" in result:
+            click.echo(f"edgecv: error: {result['error']}", err=True)
+            return
+        click.echo(result["image"])
+        for p in result["predictions"] or [{"label": "(nothing detected)", "score": None}]:
+            score = "     " if p["score"] is None else f"{p['score']:.3f}"
+            box = " [" + ", ".join(f"{v:.1f}" for v in p["box"]) + "]" if "box" in p else ""
+            click.echo(f"  {score}  {p['label']}{box}")
+
+    report = predict(target, list(images), runtime, provider, device, threads, top,
+                     on_result=None if as_json else show, **runtime_options(options))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        t = report["timing"]
+        where = f"{report['runtime']} on {report['device']}" + (" (emulated)" if report["emulated"] else "")
+        if t["images"]:
+            click.echo(f"{t['images']} image(s), {where}: init {t['init_ms']:.1f} ms, first {t['first_ms']:.2f} ms, "
+                       f"median {t['p50_ms']:.2f} ms ({_timed(report)})", err=True)
+    failed = sum("error" in r for r in report["results"])
+    if failed:
+        raise EdgecvError(f"{failed} of {len(report['results'])} images could not be read")
+
+
+def _timed(report: dict[str, Any]) -> str:
+    if report["emulated"]:
+        return "timed under qemu: says nothing about the board's speed"
+    return f"timed on the {report['timing']['measured_on']}"
+
+
+@cli.command("runtimes")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runtimes_cmd(as_json: bool) -> None:
+    """List the runtimes edgecv knows, whether each can run here, and why not."""
+    from ..display import runtimes_table
+    from ..runtimes import get_runtime, runtime_names
+
+    rows = []
+    for name in runtime_names():
+        try:
+            rt = get_runtime(name)
+        except EdgecvError as exc:
+            rows.append({"name": name, "available": False, "reason": str(exc)})
+            continue
+        ok, why = rt.available()
+        rows.append({"name": name, "available": ok, "reason": "" if ok else why, "files": list(rt.suffixes),
+                     "providers": list(rt.providers), "providers_here": rt.available_providers() if ok else [],
+                     "on_devices": rt.on_device, "version": _version(why) if ok else None})
+    if as_json:
+        click.echo(json.dumps({"runtimes": rows}, indent=2))
+    else:
+        runtimes_table(rows)
+
+
+def _version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    for dist in packages_distributions().get(module, [module]):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return None
+
+
+@cli.command("devices")
+@click.option("--setup", "setup", metavar="NAME", help="Prepare an emulated device now (downloads once, with progress).")
+@click.option("--script", "script", type=click.Path(), metavar="PATH",
+              help="Write the standalone device script (edgecv_device.pyz; needs only numpy and a runtime) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def devices_cmd(setup: str | None, script: str | None, as_json: bool) -> None:
+    """List device profiles: host, rpi4, rpi5 and any in $EDGECV_DEVICES or ~/.config/edgecv/devices."""
+    from ..devices import get_device, list_devices
+    from ..devices.emulation import Emulator
+    from ..display import devices_table
+
+    if script:
+        from ..devices.script import write_device_script
+
+        written = write_device_script(Path(script))
+        click.echo(f"{written}: copy it to a board and run python3 {written.name} predict MODEL IMAGES", err=True)
+        return
+    if setup:
+        device = get_device(setup)
+        if not device.emulated:
+            raise EdgecvError(f"{device.name} is reached by {device.reach}, not emulation: nothing to set up")
+        emulator = Emulator()
+        emulator.ensure(lambda msg: click.echo(f"edgecv: {msg}", err=True))
+        click.echo(f"{device.name}: emulation ready in {emulator.root}", err=True)
+        return
+    ready = Emulator().ready()
+    rows = [{**d.to_dict(), **({"emulation_ready": ready} if d.emulated else {})} for d in list_devices()]
+    if as_json:
+        click.echo(json.dumps({"devices": rows}, indent=2))
+    else:
+        devices_table(rows)
