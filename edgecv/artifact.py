@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .portable.metadata import METADATA_KEY, onnx_metadata_props, read_metadata_text, tflite_metadata
 from .errors import EdgecvError, UsageError
+from .formats import exporter_class, format_of, suffixes
+from .portable.metadata import METADATA_KEY, onnx_metadata_props, tflite_metadata
 
-FORMAT_SUFFIX = {"onnx": ".onnx", "tflite": ".tflite"}
 DETECTION_NMS = {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}
 
 
@@ -70,10 +70,10 @@ def artifact_name(model: str, imgsz: int, precision: str, fmt: str, batch: int |
         parts.append("dyn")
     elif batch != 1:
         parts.append(f"b{batch}")
-    default_layout = "NHWC" if fmt == "tflite" else "NCHW"
-    if layout and layout != default_layout:
+    exporter = exporter_class(fmt)
+    if layout and layout != exporter.default_layout:
         parts.append(layout.lower())
-    return "-".join(parts) + FORMAT_SUFFIX[fmt]
+    return "-".join(parts) + exporter.suffix
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -114,14 +114,16 @@ def sidecar_path(path: Path) -> Path:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:
-    """The edgecv metadata of an ``.onnx`` or ``.tflite`` file, or None when it has none (a foreign model)."""
+    """The edgecv metadata of a model file (``.onnx``, ``.tflite`` or a plugin format's), or None when it has
+    none (a model from another tool)."""
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"model file not found: {path}")
-    if path.suffix not in FORMAT_SUFFIX.values():
-        raise UsageError(f"{path.name}: not an .onnx or .tflite file")
+    fmt = format_of(path)
+    if fmt is None:
+        raise UsageError(f"{path.name}: not a model file edgecv reads ({', '.join(sorted(suffixes()))})")
     try:
-        text = read_metadata_text(path)
+        text = exporter_class(fmt).read_metadata_text(path)
     except (struct.error, IndexError, ValueError) as exc:
         raise UsageError(f"{path.name} is not a readable {path.suffix[1:]} model ({exc})") from None
     return json.loads(text) if text else None

@@ -138,7 +138,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
     from click.testing import CliRunner
 
     from edgecv.cli import cli
-    from edgecv.models.checkpoint import load_checkpoint
+    from edgecv.models import load_checkpoint
     from edgecv.train import trainer
 
     real, calls = trainer._step, {"n": 0}

@@ -54,9 +54,18 @@ def test_a_minimum_time_extends_the_timed_calls_and_batches_count_in_throughput(
 
 
 def test_a_remote_session_is_timed_by_the_device():
-    session = Sleeper(0.1)
-    session.last_infer_ms = 7.0
-    session.bench = lambda warmup, iters, min_time_s, feeds: [5.0] * iters
+    class Board(Sleeper):  # as RemoteSession: the device reports each call's time and runs the loop itself
+        timed_on_device = True
+
+        def _infer(self, feeds):
+            self.last_infer_ms = 7.0
+            return super()._infer(feeds)
+
+        def time(self, feeds, warmup=10, iters=50, min_time_s=0.0):
+            self.infer(feeds)
+            return self.last_infer_ms, [5.0] * iters
+
+    session = Board(0.1)
     result = measure(session, warmup=1, iters=4)
     assert result["latency_ms"]["p50"] == 5.0 and result["first_ms"] == 7.0
 

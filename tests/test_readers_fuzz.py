@@ -173,12 +173,12 @@ def test_checkpoint_headers_load_or_raise(tail, declared):
 @given(JSON)
 def test_baseline_documents_are_read_validated_and_compared_or_refused(doc):
     from edgecv.profiler.check import Limits, compare, read_report
-    from edgecv.profiler.spec import profile_arguments
+    from edgecv.profiler.spec import ProfileSpec
 
     def load(path):
         report = read_report(path)
         compare(report, report, Limits())
         if report.get("matrix") is not None:
-            profile_arguments(report["matrix"], str(path))
+            ProfileSpec.from_dict(report["matrix"], str(path))
 
     _loads_or_raises("baseline.json", json.dumps(doc), load)

@@ -12,7 +12,8 @@ from PIL import Image
 import edgecv
 from edgecv.cli import cli
 from edgecv.evaluate import evaluate_target
-from edgecv.models.checkpoint import load_checkpoint, read_checkpoint_meta
+from edgecv.models import load_checkpoint
+from edgecv.models.checkpoint import read_checkpoint_meta
 from edgecv.train.yolo_loss import TaskAlignedAssigner, YoloLoss
 
 

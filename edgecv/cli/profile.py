@@ -44,31 +44,33 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     from ..profiler.progress import Progress
     from ..profiler.report import print_table
     from ..profiler.run import profile
+    from ..profiler.spec import ProfileSpec
+    from ..profiler.table import report_rows
 
     log = lambda msg: click.echo(f"edgecv: {msg}", err=True)  # noqa: E731
+    spec = ProfileSpec.of(targets, format=formats, precision=precisions, runtime=runtimes, provider=providers,
+                          device=devices, data=data, limit=limit, imgsz=imgsz, batch=batch, threads=threads,
+                          warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes)
     progress = Progress()
     try:
-        report = profile(list(targets) or None, formats, precisions, runtimes, providers, devices, data, limit, imgsz,
-                         batch, threads, warmup, iters, min_time, out, timeout, log=log, on_start=progress.start,
-                         on_row=progress.advance, input_shapes=input_shapes)
+        report = profile(spec=spec, out=out, timeout_s=timeout, log=log, on_start=progress.start,
+                         on_row=progress.advance)
     finally:
         progress.stop()
     print_table(report)
     if json_path:
         write_atomic(Path(json_path), json.dumps(report, indent=1).encode())
-    rows = report["rows"]
-    for note in dict.fromkeys(f"{r['model']}: {n}" for r in rows for n in r.get("notes") or ()):
+    rows = report_rows(report)
+    for note in dict.fromkeys(f"{r.model}: {n}" for r in rows for n in r.notes):
         log(f"note: {note}")
-    unstable = [r for r in rows if r["status"] == "ok" and r.get("unstable")]
+    unstable = [r for r in rows if r.ok and r.unstable]
     if unstable:
-        log(f"warning: {len(unstable)} of {len(rows)} rows have timings that cannot be trusted ({unstable[0]['model']} "
-            f"{unstable[0]['format']} {unstable[0]['precision']}: {unstable[0]['unstable'][0]}); rerun on a quiet "
-            "machine with --out NEW, or with more --iters/--min-time")
+        log(f"warning: {len(unstable)} of {len(rows)} rows have timings that cannot be trusted ({unstable[0].describe()}: "
+            f"{unstable[0].unstable[0]}); rerun on a quiet machine with --out NEW, or with more --iters/--min-time")
     log(f"reports in {report['out']}/: report.html, report.md, results.csv, results.json")
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows if not r.ok]
     if failed:
-        raise EdgecvError(f"{len(failed)} of {len(rows)} rows failed; first: {failed[0]['model']} "
-                          f"{failed[0]['format']} {failed[0]['precision']}: {failed[0]['error']}")
+        raise EdgecvError(f"{len(failed)} of {len(rows)} rows failed; first: {failed[0].describe()}: {failed[0].error}")
 
 
 @cli.command("check")
@@ -101,14 +103,14 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
         now = read_report(current, "current report")
     else:
         from ..profiler.progress import Progress
-        from ..profiler.spec import profile_arguments
+        from ..profiler.spec import ProfileSpec
 
         if not base.get("matrix"):
             raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
-        args = profile_arguments(base["matrix"], baseline, allow_modules)
+        spec = ProfileSpec.from_dict(base["matrix"], baseline, allow_modules)
         progress = Progress()
         try:
-            now = profile(**args, out=out, log=lambda m: click.echo(f"edgecv: {m}", err=True),
+            now = profile(spec=spec, out=out, log=lambda m: click.echo(f"edgecv: {m}", err=True),
                           on_start=progress.start, on_row=progress.advance)
         finally:
             progress.stop()

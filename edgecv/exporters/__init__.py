@@ -3,21 +3,16 @@ third-party package adds one through the ``edgecv.exporters`` entry-point group.
 
 from __future__ import annotations
 
-from ..plugins import Registry
-from .base import PRECISIONS, Exporter, ExportJob
-
-_REGISTRY = Registry("export format", "edgecv.exporters", {
-    "onnx": "edgecv.exporters.onnx:OnnxExporter",
-    "tflite": "edgecv.exporters.tflite:TFLiteExporter",
-})
+from ..formats import exporter_class, format_names, precisions
+from .base import Exporter, ExportJob
 
 
 def exporter_names() -> list[str]:
-    return _REGISTRY.names()
+    return format_names()
 
 
 def get_exporter(name: str) -> Exporter:
-    return _REGISTRY.load(name)()
+    return exporter_class(name)()
 
 
 def __getattr__(name: str):
@@ -28,4 +23,4 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["PRECISIONS", "Exporter", "ExportJob", "export", "exporter_names", "get_exporter"]
+__all__ = ["Exporter", "ExportJob", "export", "exporter_names", "get_exporter", "precisions"]

@@ -21,10 +21,11 @@ from torch import nn
 from .._version import __version__
 from ..artifact import Artifact, artifact_name, model_metadata, writable, write_atomic
 from ..errors import EdgecvError, UsageError
+from ..formats import precisions as known_precisions
 from ..resources import IMAGE_BYTES_PER_PIXEL, check_memory
 from ..runtimes import load, predictor
 from . import get_exporter
-from .base import CALIB_METHODS, PRECISIONS, ExportJob, quiet
+from .base import CALIB_METHODS, ExportJob, quiet
 from .calibration import load_images
 from .parity import compare, judge
 
@@ -50,9 +51,10 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     """
     log = log or (lambda _msg: None)
     formats, precisions = _as_list(format), _as_list(precision)
+    known = known_precisions()
     for p in precisions:
-        if p not in PRECISIONS:
-            raise UsageError(f"unknown precision {p!r} (choose from {', '.join(PRECISIONS)})")
+        if p not in known:
+            raise UsageError(f"unknown precision {p!r} (choose from {', '.join(known)})")
     if calib_method not in CALIB_METHODS:
         raise UsageError(f"unknown calibration method {calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
     if not formats or not precisions:

@@ -13,14 +13,15 @@ import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from torch import nn
 
 from ..errors import MissingDependencyError, UsageError
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+if TYPE_CHECKING:
+    from torch import nn
+
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 
 
@@ -90,6 +91,13 @@ class Exporter(ABC):
     @abstractmethod
     def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
         """Copy ``src`` to ``dst`` (atomically) with the metadata JSON ``text`` stored inside."""
+
+    @classmethod
+    def read_metadata_text(cls, path: Path) -> str | None:
+        """The edgecv metadata JSON stored with a file of this format, or None (a file from another tool).
+        The default reads the ``<file>.json`` sidecar; a format with a metadata table of its own reads that."""
+        sidecar = path.with_name(path.name + ".json")
+        return sidecar.read_text(encoding="utf-8") if sidecar.is_file() else None
 
 
 def first_line(exc: BaseException) -> str:

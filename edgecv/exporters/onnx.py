@@ -48,6 +48,12 @@ class OnnxExporter(Exporter):
             return out
         return self._int8(job, fp32, out)
 
+    @classmethod
+    def read_metadata_text(cls, path: Path) -> str | None:
+        from ..portable.metadata import METADATA_KEY, onnx_metadata_props
+
+        return onnx_metadata_props(path.read_bytes()).get(METADATA_KEY)
+
     def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
         onnx = import_optional("onnx", "onnx")
         model = onnx.load(str(src))

@@ -11,26 +11,35 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from torch import nn
 
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, sidecar_path, write_atomic
 from ..errors import EdgecvError
 from .base import Exporter, ExportJob, first_line, quiet
 
+if TYPE_CHECKING:
+    from torch import nn
+
 _WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_2D_TRANSPOSE")
 _HEAVY = set(_WEIGHT_OPS) | {"BATCH_MATMUL"}
 
 
-class _NHWC(nn.Module):
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
+def _nhwc(module: nn.Module) -> nn.Module:
+    """``module`` fed NHWC: the layout TFLite's kernels prefer (torch is imported only when converting)."""
+    import torch
 
-    def forward(self, x):
-        return self.module(x.permute(0, 3, 1, 2))
+    class NHWC(torch.nn.Module):
+        def __init__(self, inner: nn.Module) -> None:
+            super().__init__()
+            self.module = inner
+
+        def forward(self, x):
+            return self.module(x.permute(0, 3, 1, 2))
+
+    return NHWC(module)
 
 
 class TFLiteExporter(Exporter):
@@ -84,6 +93,12 @@ class TFLiteExporter(Exporter):
             raise EdgecvError(f"{precision} quantization of {job.name} failed: {first_line(exc)}") from None
         return out
 
+    @classmethod
+    def read_metadata_text(cls, path: Path) -> str | None:
+        from ..portable.metadata import read_metadata_text
+
+        return read_metadata_text(path)  # the file's metadata table, else its sidecar
+
     def embed_metadata(self, src: Path, text: str, dst: Path) -> None:
         import_optional("ai_edge_litert", "tflite", "ai-edge-litert")
         from ai_edge_litert import schema_py_generated as schema
@@ -110,7 +125,7 @@ class TFLiteExporter(Exporter):
             litert_torch = import_optional("litert_torch", "tflite", "litert-torch")
         module = job.module.eval()
         if job.layout == "NHWC":
-            module = _NHWC(module).eval()
+            module = _nhwc(module).eval()
         sample = torch.from_numpy(self._layout(job, job.sample()))
         path = workdir / f"{job.name}-fp32.tflite"
         try:

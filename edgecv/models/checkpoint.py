@@ -67,14 +67,3 @@ def read_checkpoint_meta(path: str | Path) -> dict[str, Any] | None:
     if not isinstance(meta, dict):
         raise WeightsError(f"{path.name} has a corrupt edgecv header: not an object")
     return meta
-
-
-def load_checkpoint(path: str | Path) -> nn.Module:
-    """Build the model an edgecv checkpoint was trained as, with its weights, labels and preprocessing."""
-    from .registry import create_model
-
-    meta = read_checkpoint_meta(path)
-    if meta is None or not isinstance(meta.get("model"), str):
-        raise WeightsError(f"{Path(path).name} is not an edgecv checkpoint (no model name inside); "
-                           "pass the model name and --weights instead")
-    return create_model(meta["model"], weights=path)

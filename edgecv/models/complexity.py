@@ -37,7 +37,7 @@ def count_macs(model: nn.Module, input_size: int, in_chans: int = 3) -> int:
 
 def measure(name: str) -> dict[str, int]:
     """Params and MACs of a zoo model at its card's default classes and input size."""
-    from .registry import build_model, get_card
+    from .api import build_model, get_card
 
     card = get_card(name)
     with torch.device("meta"):
@@ -47,7 +47,7 @@ def measure(name: str) -> dict[str, int]:
 
 
 def measure_all() -> dict[str, dict[str, int]]:
-    from .registry import list_models
+    from .api import list_models
 
     return {name: measure(name) for name in list_models()}
 

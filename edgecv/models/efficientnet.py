@@ -14,7 +14,14 @@ from functools import partial
 import torch
 from torch import nn
 
-from .layers import ConvNormAct, Factory, SqueezeExcitation, StochasticDepth, init_weights, make_divisible
+from .layers import (
+    ConvNormAct,
+    Factory,
+    SqueezeExcitation,
+    StochasticDepth,
+    init_weights,
+    make_divisible,
+)
 
 
 @dataclass(frozen=True)

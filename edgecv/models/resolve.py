@@ -7,8 +7,7 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import UsageError
-from .checkpoint import load_checkpoint
-from .registry import create_model
+from .api import create_model, load_checkpoint
 
 CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 

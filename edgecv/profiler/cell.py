@@ -15,21 +15,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-ACCURACY_KEYS = ("top1", "top5", "map50_95", "map50")
+from ..formats import REFERENCE, REFERENCE_RUNTIME
+from .row import ACCURACY_KEYS, Row
+
 STARTUP_S = 120.0  # allowed for a cell process to start before its own timeout begins
 
 
-def empty_row(cell: dict[str, Any]) -> dict[str, Any]:
+def empty_row(cell: dict[str, Any]) -> Row:
+    """The cell's row before anything is measured: a failed row until ``measure_cell`` says otherwise."""
     info = cell.get("info", {})
-    row = {k: cell[k] for k in ("model", "format", "precision", "runtime", "provider", "device", "imgsz", "batch")}
-    row.update(task=info.get("task"), emulated=None, target=cell["target"], size_mb=info.get("size_mb"),
-               params=info.get("params"), macs=info.get("macs"), inputs=None, **{k: None for k in ACCURACY_KEYS},
-               accuracy_delta=None, latency_ms=None, throughput_ips=None, init_ms=None, first_ms=None,
-               peak_mem_mb=None, efficiency=None, load=None, unstable=[], notes=[], status="failed", error=None)
-    return row
+    return Row(cell["model"], cell["format"], cell["precision"], cell["runtime"], cell["provider"], cell["device"],
+               cell["imgsz"], cell["batch"], task=info.get("task"), target=cell["target"],
+               size_mb=info.get("size_mb"), params=info.get("params"), macs=info.get("macs"))
 
 
-def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
     """The row for ``cell``; raises on failure (the caller turns that into a failed row)."""
     from ..runtimes import load
     from .latency import describe_inputs, measure, peak_memory_mb, synthetic_inputs
@@ -38,44 +38,43 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> dict[str, An
     row = empty_row(cell)
     if cell.get("info", {}).get("export_error"):
         raise RuntimeError(f"export failed: {cell['info']['export_error']}")
-    options = {"imgsz": cell["imgsz"]} if cell["runtime"] == "torch" and cell["imgsz"] else {}
-    threads = settings.get("threads")
+    options = {"imgsz": cell["imgsz"]} if cell["runtime"] == REFERENCE_RUNTIME and cell["imgsz"] else {}
+    threads = settings["threads"]
     with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], threads, **options) as session:
         meta = session.metadata or {}
-        row.update(emulated=session.emulated, init_ms=session.init_ms, task=row["task"] or meta.get("task"))
-        if cell["format"] != "pytorch":
-            row["size_mb"] = Path(cell["target"]).stat().st_size / 1e6
-        if row["imgsz"] is None and meta.get("preprocess"):
-            row["imgsz"] = meta["preprocess"]["input_size"]
+        row.emulated, row.init_ms, row.task = session.emulated, session.init_ms, row.task or meta.get("task")
+        if cell["format"] != REFERENCE:
+            row.size_mb = Path(cell["target"]).stat().st_size / 1e6
+        if row.imgsz is None and meta.get("preprocess"):
+            row.imgsz = meta["preprocess"]["input_size"]
         shapes = {name: list(dims) for name, dims in cell.get("shapes") or ()}
         inputs, notes = synthetic_inputs(session, 1, imgsz=_hw(cell["imgsz"]), overrides=shapes)
-        row["inputs"] = describe_inputs(session, inputs)
-        row["notes"] += notes
+        row.inputs = describe_inputs(session, inputs)
+        row.notes += notes
         watch = Load()
-        timing = measure(session, inputs, settings.get("warmup", 10), settings.get("iters", 50),
-                         settings.get("min_time_s", 1.0))
-        row["load"] = watch.stop() if cell["device"] == "host" else None  # a board's load is not ours to see
-        row.update(first_ms=timing["first_ms"], latency_ms=timing["latency_ms"],
-                   throughput_ips=timing["throughput_ips"])
-        row["unstable"] = unstable_reasons(timing["latency_ms"], row["load"], threads)
+        timing = measure(session, inputs, settings["warmup"], settings["iters"], settings["min_time_s"])
+        row.load = watch.stop() if cell["device"] == "host" else None  # a board's load is not ours to see
+        row.first_ms, row.latency_ms = timing["first_ms"], timing["latency_ms"]
+        row.throughput_ips = timing["throughput_ips"]
+        row.unstable = unstable_reasons(timing["latency_ms"], row.load, threads)
         batch = cell["batch"]
         if batch > 1:
             fixed = (session.inputs[0].shape or [None])[0]
             if fixed not in (None, batch):
                 raise ValueError(f"the model's batch is fixed at {fixed}; export it with --batch {batch}")
             many, _ = synthetic_inputs(session, batch, imgsz=_hw(cell["imgsz"]), overrides=shapes)
-            timed = measure(session, many, 2, max(5, settings.get("iters", 50) // 4),
-                            settings.get("min_time_s", 1.0) / 2)
-            row["throughput_ips"] = timed["throughput_ips"]
-        row["peak_mem_mb"] = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
-        row["notes"] += _numerics_notes(cell, meta)
-        data = settings.get("data") or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
+            timed = measure(session, many, 2, max(5, settings["iters"] // 4), settings["min_time_s"] / 2)
+            row.throughput_ips = timed["throughput_ips"]
+        row.peak_mem_mb = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
+        row.notes += _numerics_notes(cell, meta)
+        data = settings["data"] or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
         if meta.get("preprocess") and data:
-            row.update(_accuracy(session, meta, data, settings.get("limit")))
-        elif settings.get("data") and not meta.get("preprocess"):
-            row["notes"].append(f"no accuracy: --data needs the file's preprocessing, task and labels, and "
-                                f"{Path(str(cell['target'])).name} has no edgecv metadata (export it with edgecv)")
-    row["status"] = "ok"
+            for name, value in _accuracy(session, meta, data, settings["limit"]).items():
+                setattr(row, name, value)
+        elif settings["data"] and not meta.get("preprocess"):
+            row.notes.append(f"no accuracy: --data needs the file's preprocessing, task and labels, and "
+                             f"{Path(str(cell['target'])).name} has no edgecv metadata (export it with edgecv)")
+    row.status = "ok"
     return row
 
 
@@ -91,7 +90,7 @@ def _numerics_notes(cell: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     exported with --reduce-range, whose 7-bit weights cannot saturate)."""
     from ..devices import get_device
 
-    if cell["device"] != "host" or cell["format"] != "onnx" or not str(cell["precision"]).startswith("int8"):
+    if cell["device"] != "host" or cell["runtime"] != "onnxruntime" or not str(cell["precision"]).startswith("int8"):
         return []
     if (meta.get("calibration") or {}).get("reduce_range"):
         return []
@@ -126,15 +125,14 @@ def _child(conn, cell: dict[str, Any], settings: dict[str, Any]) -> None:
         row = measure_cell(cell, settings)
     except Exception as exc:  # any failure becomes this row's reason, in one line
         row = empty_row(cell)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        row["error"] = message
+        row.error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if settings.get("debug"):
-            row["traceback"] = traceback.format_exc()
+            row.extra["traceback"] = traceback.format_exc()
     conn.send(row)
     conn.close()
 
 
-def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: float) -> Row:
     """``measure_cell`` in a fresh process; a crash or a timeout comes back as a failed row."""
     ctx = multiprocessing.get_context("spawn")  # nothing inherited: a clean runtime per cell
     receive, send = ctx.Pipe(duplex=False)
@@ -160,9 +158,9 @@ def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: floa
             process.join()
             reason = _death(process.exitcode)
         row = empty_row(cell)
-        row["error"] = reason
+        row.error = reason
     process.join(timeout=10)
-    row["seconds"] = round(time.perf_counter() - start, 2)
+    row.seconds = round(time.perf_counter() - start, 2)
     return row
 
 

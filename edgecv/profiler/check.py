@@ -1,6 +1,7 @@
 """``edgecv check``: compare a profile with a committed baseline and fail on regressions.
 
-Rows are matched by (model, format, precision, runtime, provider, device, imgsz, batch). A row fails when its
+Rows are matched by their key (``Row.identity``: model, format, precision, runtime, provider, device, imgsz,
+batch and any --input-shape). A row fails when its
 accuracy fell by more than the allowed drop (top-1 for classifiers, mAP50-95 for detectors; limits are
 fractions, so 0.01 is one point of top-1), when its file grew beyond the allowed ratio, when it failed, or
 when it vanished. Latency growth is checked only when asked, as a ratio, since CI machines are noisy. New rows
@@ -16,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-
-KEY_FIELDS = ("model", "format", "precision", "runtime", "provider", "device", "imgsz", "batch")
+from .row import KEY_FIELDS, Row
 
 
 @dataclass
@@ -30,45 +30,49 @@ class Limits:
 
 @dataclass
 class Verdict:
-    key: tuple
-    status: str  # pass, fail, new, missing
+    key: str
+    status: str  # pass, fail, new
     reasons: list[str] = field(default_factory=list)
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
+    before: Row | None = None
+    after: Row | None = None
+
+    @property
+    def row(self) -> Row:
+        return self.before or self.after  # type: ignore[return-value]
 
     @property
     def name(self) -> str:
-        return " ".join(str(v) for v in self.key if v not in (None, "cpu", "host", 1))
+        return " ".join(str(v) for v in self.key.split("|") if v not in ("None", "cpu", "host", "1"))
 
 
 def read_report(path: str | Path, what: str = "baseline") -> dict[str, Any]:
     """A file written by ``edgecv profile --json`` (or ``results.json``); anything else is a usage error."""
     try:
         report = json.loads(Path(path).read_text(encoding="utf-8"))
-        rows = report["rows"]
-        for row in rows:
-            tuple(row[k] for k in KEY_FIELDS)
+        for row in map(Row.from_dict, report["rows"]):
+            _check_types(row)
     except FileNotFoundError:
         raise UsageError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise UsageError(f"{what} {path} is not an edgecv profile report ({type(exc).__name__}: {exc})") from None
     return report
 
 
-def _key(row: dict[str, Any]) -> tuple:
-    return tuple(row[k] for k in KEY_FIELDS)
-
-
-def _metric(row: dict[str, Any]) -> tuple[str, float] | None:
-    for name in ("top1", "map50_95"):
-        if row.get(name) is not None:
-            return name, float(row[name])
-    return None
+def _check_types(row: Row) -> None:
+    """What ``compare`` reads must be what it claims to be (a baseline is data from anywhere)."""
+    for name in KEY_FIELDS:
+        getattr(row, name)
+    for name, value in (("size_mb", row.size_mb), ("p50", row.p50 if isinstance(row.latency_ms, dict) else None),
+                        ("accuracy", row.accuracy)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError(f"a row's {name} is {value!r}, not a number")
+    if row.latency_ms is not None and not isinstance(row.latency_ms, dict):
+        raise TypeError("a row's latency_ms is not an object")
 
 
 def compare(baseline: dict[str, Any], current: dict[str, Any], limits: Limits) -> list[Verdict]:
-    before = {_key(r): r for r in baseline["rows"]}
-    after = {_key(r): r for r in current["rows"]}
+    before = {r.identity: r for r in map(Row.from_dict, baseline["rows"])}
+    after = {r.identity: r for r in map(Row.from_dict, current["rows"])}
     verdicts = []
     for key, old in before.items():
         new = after.get(key)
@@ -76,18 +80,18 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], limits: Limits) -
             verdicts.append(Verdict(key, "fail", ["row missing from the current profile"], old, None))
             continue
         reasons = []
-        if new.get("status") != "ok":
-            reasons.append(f"failed: {new.get('error')}")
-        elif old.get("status") == "ok":
+        if not new.ok:
+            reasons.append(f"failed: {new.error}")
+        elif old.ok:
             reasons += _regressions(old, new, limits)
         verdicts.append(Verdict(key, "fail" if reasons else "pass", reasons, old, new))
     verdicts += [Verdict(key, "new", [], None, new) for key, new in after.items() if key not in before]
     return verdicts
 
 
-def _regressions(old: dict[str, Any], new: dict[str, Any], limits: Limits) -> list[str]:
+def _regressions(old: Row, new: Row, limits: Limits) -> list[str]:
     reasons = []
-    m_old, m_new = _metric(old), _metric(new)
+    m_old, m_new = old.headline, new.headline
     if m_old:
         name, was = m_old
         now = m_new[1] if m_new and m_new[0] == name else None
@@ -96,27 +100,26 @@ def _regressions(old: dict[str, Any], new: dict[str, Any], limits: Limits) -> li
             reasons.append(f"{name} no longer measured (was {was:.2f})")
         elif was - now > allowed + 1e-9:
             reasons.append(f"{name} {was:.2f} -> {now:.2f} (-{was - now:.2f} points, limit {allowed:.2f})")
-    if old.get("size_mb") and new.get("size_mb"):
-        growth = new["size_mb"] / old["size_mb"] - 1
+    if old.size_mb and new.size_mb:
+        growth = new.size_mb / old.size_mb - 1
         if growth > limits.max_size_growth + 1e-9:
-            reasons.append(f"size {old['size_mb']:.2f} -> {new['size_mb']:.2f} MB (+{growth:.1%}, "
+            reasons.append(f"size {old.size_mb:.2f} -> {new.size_mb:.2f} MB (+{growth:.1%}, "
                            f"limit +{limits.max_size_growth:.0%})")
-    if limits.max_latency_growth is not None and old.get("latency_ms") and new.get("latency_ms"):
-        was, now = old["latency_ms"]["p50"], new["latency_ms"]["p50"]
+    if limits.max_latency_growth is not None and old.p50 and new.p50:
+        was, now = old.p50, new.p50
         if now / was - 1 > limits.max_latency_growth + 1e-9:
             reasons.append(f"p50 {was:.3f} -> {now:.3f} ms (x{now / was:.2f}, limit x{1 + limits.max_latency_growth:.2f})")
     return reasons
 
 
-def _cell(row: dict[str, Any] | None) -> str:
+def _cell(row: Row | None) -> str:
     if row is None:
         return "-"
-    if row.get("status") != "ok":
+    if not row.ok:
         return "failed"
-    metric = _metric(row)
-    acc = f"{metric[1]:.2f}" if metric else "-"
-    size = f"{row['size_mb']:.2f} MB" if row.get("size_mb") else "-"
-    p50 = f"{row['latency_ms']['p50']:.3f} ms" if row.get("latency_ms") else "-"
+    acc = f"{row.accuracy:.2f}" if row.accuracy is not None else "-"
+    size = f"{row.size_mb:.2f} MB" if row.size_mb else "-"
+    p50 = f"{row.p50:.3f} ms" if row.p50 else "-"
     return f"{acc} / {size} / {p50}"
 
 
@@ -142,7 +145,7 @@ def junit(verdicts: list[Verdict]) -> bytes:
                        failures=str(sum(v.status == "fail" for v in cases)),
                        skipped=str(sum(v.status == "new" for v in cases)))
     for v in cases:
-        case = ET.SubElement(suite, "testcase", classname=f"edgecv.{v.key[0]}", name=v.name)
+        case = ET.SubElement(suite, "testcase", classname=f"edgecv.{v.row.model}", name=v.name)
         if v.status == "fail":
             failure = ET.SubElement(case, "failure", message="; ".join(v.reasons))
             failure.text = f"before: {_cell(v.before)}\nafter: {_cell(v.after)}"

@@ -14,9 +14,9 @@ from ..errors import UsageError
 Log = Callable[[str], None]
 
 
-def folder_for(out: Path, matrix: dict[str, Any], log: Log) -> Path:
-    """``out``, unless it holds the report of another matrix: then the next free ``out-2``, ``out-3``...,
-    so a second profile never silently replaces the first one's report."""
+def folder_for(out: Path, same: Callable[[Any], bool], log: Log) -> Path:
+    """``out``, unless it holds the report of another profile (``same(recorded matrix)`` is false): then the
+    next free ``out-2``, ``out-3``..., so a second profile never silently replaces the first one's report."""
     candidate, n = out, 1
     while True:
         previous = candidate / "results.json"
@@ -24,7 +24,7 @@ def folder_for(out: Path, matrix: dict[str, Any], log: Log) -> Path:
             recorded = json.loads(previous.read_text(encoding="utf-8")).get("matrix") if previous.is_file() else None
         except (OSError, ValueError, AttributeError):
             recorded = None
-        if not previous.is_file() or recorded == matrix:
+        if not previous.is_file() or same(recorded):
             break
         n += 1
         candidate = out.with_name(f"{out.name}-{n}")

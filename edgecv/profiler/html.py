@@ -7,7 +7,9 @@ import html
 import math
 from typing import Any
 
-from .report import accuracy, best_picks, table_rows
+from ..formats import REFERENCE
+from .row import Row
+from .table import best_picks, pick_line, report_rows, table_rows
 
 COLOURS = {"pytorch": "#555555", "onnx": "#1f77b4", "tflite": "#e4572e"}
 MARKS = {"fp32": "circle", "fp16": "square", "int8": "triangle"}
@@ -48,13 +50,13 @@ def _mark(kind: str, x: float, y: float, colour: str, title: str) -> str:
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{colour}">{tip}</circle>'
 
 
-def scatter(rows: list[dict[str, Any]], x_of, x_label: str, y_label: str, title: str, log_x: bool = False,
+def scatter(rows: list[Row], x_of, x_label: str, y_label: str, title: str, log_x: bool = False,
             front: bool = False) -> str:
-    pts = [(x_of(r), accuracy(r), r) for r in rows if x_of(r) and accuracy(r) is not None]
+    pts = [(x_of(r), r.accuracy, r) for r in rows if x_of(r) and r.accuracy is not None]
     if not pts:
         return ""
     sx = _scale([p[0] for p in pts], PAD, W - 10, log_x)
-    reference = next((accuracy(r) for r in rows if r["format"] == "pytorch" and accuracy(r) is not None), None)
+    reference = next((r.accuracy for r in rows if r.format == REFERENCE and r.accuracy is not None), None)
     sy = _scale([p[1] for p in pts] + ([reference] if reference is not None else []), H - PAD, 20,
                 min_span=MIN_ACCURACY_SPAN)
     parts = [f'<svg width="{W}" height="{H}" viewBox="0 0 {W} {H}" role="img" aria-label="{html.escape(title)}">',
@@ -80,29 +82,29 @@ def scatter(rows: list[dict[str, Any]], x_of, x_label: str, y_label: str, title:
         parts += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="8.5" fill="none" stroke="#2a9d8f" '
                   'stroke-width="2"/>' for x, y, _ in best]
     for x, y, r in pts:
-        label = f"{r['format']} {r['precision']} on {r['runtime']}: {x:.3g} {x_label}, {y:.2f}"
-        parts.append(_mark(MARKS.get(r["precision"], "circle"), sx(x), sy(y), COLOURS.get(r["format"], "#333"), label))
+        label = f"{r.format} {r.precision} on {r.runtime}: {x:.3g} {x_label}, {y:.2f}"
+        parts.append(_mark(MARKS.get(r.precision, "circle"), sx(x), sy(y), COLOURS.get(r.format, "#333"), label))
     return "".join(parts) + "</svg>"
 
 
-def deltas(rows: list[dict[str, Any]], title: str) -> str:
+def deltas(rows: list[Row], title: str) -> str:
     """Horizontal bars: each variant's accuracy change against fp32 PyTorch; more than 1 point lost is red."""
-    bars = [r for r in rows if r.get("accuracy_delta") is not None and r["format"] != "pytorch"]
+    bars = [r for r in rows if r.accuracy_delta is not None and r.format != REFERENCE]
     if not bars:
         return ""
     width, mid, half = 420, 250, 120
-    span = max(1.0, max(abs(r["accuracy_delta"]) for r in bars))
+    span = max(1.0, max(abs(r.accuracy_delta) for r in bars))
     h = 26 + 18 * len(bars)
     parts = [f'<svg width="{width}" height="{h}" viewBox="0 0 {width} {h}" role="img" '
              f'aria-label="{html.escape(title)}">',
              f'<text x="{width / 2}" y="14" text-anchor="middle" font-size="12">{html.escape(title)}</text>',
              f'<line x1="{mid}" y1="18" x2="{mid}" y2="{h}" stroke="#999"/>']
     for k, r in enumerate(bars):
-        y, d = 22 + 18 * k, r["accuracy_delta"]
+        y, d = 22 + 18 * k, r.accuracy_delta
         length = max(abs(d) / span * half, 1.0)
         x = mid if d >= 0 else mid - length
-        colour = "#d62828" if d < -1 else COLOURS.get(r["format"], "#333")
-        label = f"{r['format']} {r['precision']} {r['runtime']}"
+        colour = "#d62828" if d < -1 else COLOURS.get(r.format, "#333")
+        label = f"{r.format} {r.precision} {r.runtime}"
         parts.append(f'<text x="4" y="{y + 11}" font-size="10">{html.escape(label)}</text>')
         parts.append(f'<rect x="{x:.1f}" y="{y}" width="{length:.1f}" height="13" fill="{colour}"/>')
         value_x = mid + length + 4 if d >= 0 else mid + 4
@@ -111,23 +113,21 @@ def deltas(rows: list[dict[str, Any]], title: str) -> str:
 
 
 def page(report: dict[str, Any]) -> str:
-    rows, env = report["rows"], report["environment"]
-    ok = [r for r in rows if r["status"] == "ok"]
+    rows, env = report_rows(report), report["environment"]
+    ok = [r for r in rows if r.ok]
     sections = []
-    for model in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in ok if r["model"] == model]
-        metric = "mAP50-95" if any(r.get("map50_95") is not None for r in mine) else "top-1 %"
-        plots = [scatter(mine, lambda r: (r.get("latency_ms") or {}).get("p50"), "p50 ms (log)", metric,
-                         "accuracy vs latency", log_x=True, front=True),
-                 scatter(mine, lambda r: r.get("size_mb"), "size MB", metric, "size vs accuracy"),
+    for model in dict.fromkeys(r.model for r in rows):
+        mine = [r for r in ok if r.model == model]
+        metric = "mAP50-95" if any((r.headline or ("",))[0] == "map50_95" for r in mine) else "top-1 %"
+        plots = [scatter(mine, lambda r: r.p50, "p50 ms (log)", metric, "accuracy vs latency", log_x=True,
+                         front=True),
+                 scatter(mine, lambda r: r.size_mb, "size MB", metric, "size vs accuracy"),
                  deltas(mine, "change vs fp32 PyTorch (points)")]
         body = "".join(p for p in plots if p) or "<p>No rows with both accuracy and latency.</p>"
         sections.append(f"<section><h2>{html.escape(model)}</h2><div class='plots'>{body}</div></section>")
     head, table = table_rows(rows)
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table)
-    picks = "".join(f"<li>{html.escape(label)}: {html.escape(r['format'])} {html.escape(r['precision'])} on "
-                    f"{html.escape(r['runtime'])}, {r['latency_ms']['p50']:.3f} ms, {r['size_mb']:.2f} MB, "
-                    f"Δ {r['accuracy_delta']:+.2f}</li>" for label, r in best_picks(rows))
+    picks = "".join(f"<li>{html.escape(pick_line(label, r))}</li>" for label, r in best_picks(rows))
     legend = ("colour: <b style='color:#555'>pytorch</b> <b style='color:#1f77b4'>onnx</b> "
               "<b style='color:#e4572e'>tflite</b>; mark: ● fp32 ■ fp16 ▲ int8; ringed and dashed: the Pareto front "
               "(nothing else is both faster and more accurate)")

@@ -1,24 +1,22 @@
 """Latency of an opened session, measured the way ``edgecv profile`` reports it.
 
-The timed call is the runtime's own core call (``Session._infer``) on inputs converted to the model's dtypes
-once, before timing, so input checks and quantization stay out of the numbers. A remote device (qemu or
-SSH) times its loop itself (``RemoteSession.bench``), so transfers stay out too. Timing uses the device
-script's ``time_calls``: the same loop on the host and on a board.
+The timed call is the runtime's own core call on inputs prepared once, before timing (``Session.prepare``,
+then ``Session.time``), so input checks and quantization stay out of the numbers. A remote device (qemu or
+SSH) times its loop itself, so transfers stay out too. The loop is the portable core's ``time_calls``: the
+same on the host and on a board.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import numpy as np
 
+from ..errors import UsageError
 from ..portable.errors import DeviceError
 from ..portable.shapes import concrete_shapes, synthetic_array
-from ..portable.timing import time_calls
-from ..errors import UsageError
-from ..runtimes.base import Session
+from ..runtimes.session import Session
 
 
 def synthetic_inputs(session: Session, batch: int = 1, seed: int = 0, imgsz: Any = None,
@@ -51,22 +49,15 @@ def summarize(times_ms: list[float]) -> dict[str, float]:
 
 def measure(session: Session, inputs: dict[str, np.ndarray] | None = None, warmup: int = 10, iters: int = 50,
             min_time_s: float = 1.0) -> dict[str, Any]:
-    """First-call time, then ``warmup`` untimed calls and at least ``iters`` timed calls / ``min_time_s``.
+    """First-call time, then ``warmup`` untimed calls and at least ``iters`` timed calls / ``min_time_s``,
+    through the session's public timing contract (``prepare`` once, then ``time``).
 
     Returns ``{"first_ms", "latency_ms": {p50, p90, p99, mean, std, min, n}, "throughput_ips"}``; call it
     on a freshly opened session for a true first-call time."""
     inputs = inputs if inputs is not None else synthetic_inputs(session)[0]
-    feeds = session._feeds(inputs)  # converted once: dtype work is not the model's latency
+    feeds = session.prepare(inputs)  # converted once: dtype work is not the model's latency
     batch = len(next(iter(feeds.values()))) if feeds else 1
-    bench = getattr(session, "bench", None)
-    start = time.perf_counter()
-    session._infer(feeds)
-    first_ms = getattr(session, "last_infer_ms", None) or (time.perf_counter() - start) * 1e3  # device-timed
-    if bench is not None:  # timed on the device itself
-        times = bench(warmup, iters, min_time_s, inputs)
-    else:
-        core = session._infer
-        times = time_calls(lambda: core(feeds), warmup, iters, min_time_s)
+    first_ms, times = session.time(feeds, warmup, iters, min_time_s)
     latency = summarize(times)
     return {"first_ms": first_ms, "latency_ms": latency, "throughput_ips": batch * 1e3 / latency["mean"]}
 

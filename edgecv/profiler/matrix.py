@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-
-ARTIFACT_SUFFIXES = {".onnx": "onnx", ".tflite": "tflite"}
-RUNTIME_FOR_FORMAT = {"onnx": ("onnxruntime",), "tflite": ("litert",), "pytorch": ("torch",)}
+from ..formats import suffixes
+from .row import row_key
 
 
 @dataclass(frozen=True)
 class Cell:
     model: str
-    format: str  # pytorch, onnx, tflite
+    format: str  # formats.REFERENCE (pytorch) or an export format
     precision: str
     runtime: str
     provider: str
@@ -36,25 +35,22 @@ class Cell:
     @property
     def key(self) -> str:
         """The row's identity, as ``edgecv check`` matches rows; also what a resumed run skips."""
-        parts = [self.model, self.format, self.precision, self.runtime, self.provider, self.device, self.imgsz,
-                 self.batch]
-        if self.shapes:
-            parts.append(",".join(f"{n}={'x'.join(map(str, s))}" for n, s in self.shapes))
-        return "|".join(str(v) for v in parts)
+        return row_key(self.__dict__, self.shapes)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def expand_files(target: str) -> list[Path]:
-    """A model file, or every .onnx/.tflite file under a folder."""
+    """A model file, or every model file (``.onnx``, ``.tflite``, a plugin format's) under a folder."""
+    known = suffixes()
     path = Path(target)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in ARTIFACT_SUFFIXES and p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.suffix in known and p.is_file())
         if not files:
-            raise UsageError(f"no .onnx or .tflite files in {target}")
+            raise UsageError(f"no model files ({', '.join(sorted(known))}) in {target}")
         return files
-    if path.suffix in ARTIFACT_SUFFIXES:
+    if path.suffix in known:
         if not path.is_file():
             raise UsageError(f"model file not found: {target}")
         return [path]

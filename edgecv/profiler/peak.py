@@ -11,11 +11,14 @@ limit belongs to the CPU, and onnxruntime's GEMM is the one measured.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..cache import cache_dir
+
+if TYPE_CHECKING:
+    from .row import Row
 
 SIZE = 1024
 
@@ -61,12 +64,12 @@ def measure_peak(device: str = "host", threads: int | None = None, iters: int = 
     return peak
 
 
-def efficiency(row: dict[str, Any], peak: dict[str, Any] | None) -> float | None:
+def efficiency(row: Row, peak: dict[str, Any] | None) -> float | None:
     """Achieved MAC/s at the p50 latency over the device's peak for the row's precision class."""
-    if not peak or row.get("status") != "ok" or not row.get("macs") or not row.get("latency_ms"):
+    if not peak or not row.ok or not row.macs or not row.p50:
         return None
-    rate = peak.get("int8_gmacs" if row["precision"].startswith("int8") else "fp32_gmacs")
+    rate = peak.get("int8_gmacs" if row.precision.startswith("int8") else "fp32_gmacs")
     if not rate:
         return None
-    achieved = row["macs"] / (row["latency_ms"]["p50"] / 1e3) / 1e9
+    achieved = row.macs / (row.p50 / 1e3) / 1e9
     return achieved / rate

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .row import Row
 
 
 def _clock(seconds: float) -> str:
@@ -35,20 +38,19 @@ class Progress:
         elif n:
             self._line(f"edgecv: measuring {n} cells, each in its own process")
 
-    def advance(self, row: dict[str, Any], k: int, n: int) -> None:
-        what = f"{row['model']} {row['format']} {row['precision']} on {row['runtime']}"
-        if row["device"] != "host":
-            what += f" ({row['device']})"
-        if row["status"] == "ok":
-            lat = (row.get("latency_ms") or {}).get("p50")
-            outcome = f"ok, p50 {lat:.3f} ms" if lat is not None else "ok"
-            if row.get("unstable"):
+    def advance(self, row: Row, k: int, n: int) -> None:
+        what = f"{row.describe()} on {row.runtime}"
+        if row.device != "host":
+            what += f" ({row.device})"
+        if row.ok:
+            outcome = f"ok, p50 {row.p50:.3f} ms" if row.p50 is not None else "ok"
+            if row.unstable:
                 outcome += " (unstable)"
         else:
-            outcome = f"failed: {row.get('error')}"
+            outcome = f"failed: {row.error}"
         if self.bar is not None:
             self.bar.update(self.task, completed=k, description=what)
-            if row["status"] != "ok":
+            if not row.ok:
                 self.bar.console.print(f"{what}: {outcome}", markup=False, highlight=False)
             return
         elapsed = time.perf_counter() - self.started

@@ -1,4 +1,4 @@
-"""``edgecv.profile``: build the cells, export what needs exporting, measure each cell in isolation, save
+"""``edgecv.profile``: from a ``ProfileSpec``, build the cells, export what needs exporting, measure each cell in isolation, save
 each row as it finishes (``rows.jsonl`` in ``out``; a rerun resumes), and write the reports."""
 
 from __future__ import annotations
@@ -10,80 +10,75 @@ from typing import Any, Callable, Sequence
 
 from .._version import __version__
 from ..artifact import writable
+from ..errors import EdgecvError, UsageError
+from ..formats import (
+    DEFAULT_PRECISIONS,
+    REFERENCE,
+    REFERENCE_RUNTIME,
+    format_names,
+    format_of,
+    suffix_of,
+)
+from ..formats import precisions as known_precisions
 from ..portable.errors import DeviceError
 from ..portable.shapes import parse_hw
 from ..portable.shapes import parse_input_shapes as parse_shapes_text
-from ..errors import EdgecvError, UsageError
 from ..resources import cap_threads, cores
 from .folder import append_row, folder_for, locked, read_rows
-from .matrix import (ARTIFACT_SUFFIXES, RUNTIME_FOR_FORMAT, Cell, expand_files, export_key, file_digest,
-                     fingerprint)
+from .matrix import Cell, expand_files, export_key, file_digest, fingerprint
 from .peak import efficiency
+from .row import Row
+from .spec import ProfileSpec
 
-DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
-FORMATS = ("pytorch", "onnx", "tflite")
-PRECISIONS = ("fp32", "fp16", "int8")
 Log = Callable[[str], None]
 
 
-def _as_list(value: str | Sequence[str] | None, default: Sequence[str]) -> list[str]:
-    if value is None:
-        return list(default)
-    items = value.split(",") if isinstance(value, str) else list(value)
-    return [v.strip() for v in items if v.strip()]
-
-
-def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | None = None,
-            precision: str | Sequence[str] | None = None, runtime: str | Sequence[str] | None = None,
-            provider: str | Sequence[str] | None = None, device: str | Sequence[str] | None = None,
-            data: str | None = None, limit: int | None = None, imgsz: int | str | None = None, batch: int = 1,
-            threads: int | None = None, warmup: int = 10, iters: int = 50, min_time_s: float = 1.0,
-            out: str | Path = "profile", timeout_s: float = 900.0, log: Log = print,
-            on_start: Callable[[int], None] | None = None,
-            on_row: Callable[[dict[str, Any], int, int], None] | None = None,
-            input_shapes: Sequence[str] | None = None) -> dict[str, Any]:
+def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = None, out: str | Path = "profile",
+            timeout_s: float = 900.0, log: Log = print, on_start: Callable[[int], None] | None = None,
+            on_row: Callable[[Row, int, int], None] | None = None, **settings: Any) -> dict[str, Any]:
     """Measure every target x format x precision x runtime x provider x device; returns the report dict
-    (``{"edgecv_version", "environment", "matrix", "peaks", "rows", "out"}``), also written to ``out``.
+    (``{"edgecv_version", "environment", "matrix", "peaks", "runs", "rows", "out"}``, rows as
+    ``Row.to_dict()``), also written to ``out``.
 
-    ``imgsz`` is a square size or ``"HxW"``: zoo models are exported at it; files with a dynamic
-    height/width are fed at it (default: what the file fixes, else 640). ``input_shapes`` are
-    ``NAME=1x3x640x640`` for any input of a file. ``on_start(n)`` is called once the cells are known
-    (exports done), ``on_row(row, k, n)`` after each."""
+    What to measure is a ``ProfileSpec``, or its fields as keywords (``format="onnx,tflite"``,
+    ``imgsz=320``, ``input_shapes=["images=1x3x640x640"]``, ...). ``imgsz`` is a square size or ``"HxW"``:
+    zoo models are exported at it; files with a dynamic height/width are fed at it (default: what the file
+    fixes, else 640). ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)``
+    after each."""
     from .cell import run_isolated
     from .environment import environment
 
-    formats, precisions = _as_list(format, FORMATS), _as_list(precision, PRECISIONS)
+    spec = spec or ProfileSpec.of(targets, **settings)
+    known_formats = (REFERENCE, *format_names())
+    formats, precisions = list(spec.format or known_formats), list(spec.precision or DEFAULT_PRECISIONS)
     for f in formats:
-        if f not in FORMATS:
-            raise UsageError(f"unknown format {f!r} (choose from {', '.join(FORMATS)})")
+        if f not in known_formats:
+            raise UsageError(f"unknown format {f!r} (choose from {', '.join(known_formats)})")
     for p in precisions:
-        if p not in PRECISIONS:
-            raise UsageError(f"unknown precision {p!r} (choose from {', '.join(PRECISIONS)})")
-    size = parse_imgsz(imgsz)
-    shapes = parse_input_shapes(input_shapes or ())
+        if p not in known_precisions():
+            raise UsageError(f"unknown precision {p!r} (choose from {', '.join(known_precisions())})")
+    size = parse_imgsz(spec.imgsz)
+    shapes = parse_input_shapes(spec.input_shapes)
     from ..runtimes import get_runtime
 
-    for name in _as_list(runtime, ()):
+    for name in spec.runtime or ():
         get_runtime(name)  # an unknown runtime is named by the registry, before any work
-    threads = cap_threads(threads) if _as_list(device, ("host",)) == ["host"] else threads
+    threads = cap_threads(spec.threads) if spec.device == ("host",) else spec.threads
     threads = threads or cores()  # every runtime, PyTorch included, times with the same threads
-    if format is None:  # the default: every format this machine can export and run
+    if spec.format is None:  # the default: every format this machine can export and run
         formats = _usable_formats(formats, log)
-    matrix = {"targets": list(targets or DEFAULT_TARGETS), "format": format, "precision": precision,
-              "runtime": runtime, "provider": provider, "device": device, "data": data, "limit": limit,
-              "imgsz": size, "batch": batch, "threads": threads, "warmup": warmup, "iters": iters,
-              "min_time_s": min_time_s, "input_shapes": list(input_shapes or [])}  # what `edgecv check` re-profiles
-    out = folder_for(Path(out), matrix, log)
+    spec = spec.replace(imgsz=size, threads=threads)  # recorded as measured: what `edgecv check` re-profiles
+    matrix = spec.to_dict()
+    out = folder_for(Path(out), lambda recorded: _same_spec(recorded, spec), log)
     writable(out)  # before any export: a read-only or missing --out is said now, not after minutes
-    settings = {"threads": threads, "warmup": warmup, "iters": iters, "min_time_s": min_time_s, "data": data,
-                "limit": limit}
-    cells = build_cells(list(targets or DEFAULT_TARGETS), formats, precisions, _as_list(runtime, ()),
-                        _as_list(provider, ()), _as_list(device, ("host",)), data, size, batch, log, shapes)
+    settings = spec.settings
+    cells = build_cells(list(spec.targets), formats, precisions, list(spec.runtime or ()),
+                        list(spec.provider or ()), list(spec.device), spec.data, size, spec.batch, log, shapes)
     prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
     with locked(out):
         saved = out / "rows.jsonl"
-        done = read_rows(saved)
-        todo = [c for c in cells if (done.get(c.key) or {}).get("fingerprint") != prints[c.key]]
+        done = {key: Row.from_dict(r) for key, r in read_rows(saved).items()}
+        todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
         stale = [c for c in todo if c.key in done]
         if done:
             log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
@@ -96,27 +91,33 @@ def profile(targets: Sequence[str] | None = None, format: str | Sequence[str] | 
         peaks = Peaks(threads, run_id, log)
         for k, cell in enumerate(todo, 1):
             row = run_isolated(cell.to_dict(), settings, timeout_s)
-            row.update(key=cell.key, fingerprint=prints[cell.key], run=run_id)
-            row["peak"] = peaks.get(row["device"]) if row["status"] == "ok" and row.get("macs") else None
-            row["efficiency"] = efficiency(row, row["peak"])
-            append_row(saved, row)
+            row.key, row.fingerprint, row.run = cell.key, prints[cell.key], run_id
+            row.peak = peaks.get(row.device) if row.ok and row.macs else None
+            row.efficiency = efficiency(row, row.peak)
+            append_row(saved, row.to_dict())
             done[cell.key] = row
             if on_row:
                 on_row(row, k, len(todo))
         rows = [done[c.key] for c in cells]
         _derive(rows)
-        runs = sorted({r.get("run") or "an earlier edgecv" for r in rows})
+        runs = sorted({r.run or "an earlier edgecv" for r in rows})
         if len(runs) > 1:
             log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
                 "peak measured in its own run")
         report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
-                  "peaks": peaks.measured, "runs": runs, "rows": rows, "out": str(out)}
+                  "peaks": peaks.measured, "runs": runs, "rows": [r.to_dict() for r in rows], "out": str(out)}
         from .report import write_reports
 
         write_reports(report, out)
     return report
 
 
+def _same_spec(recorded: Any, spec: ProfileSpec) -> bool:
+    """Whether a folder's recorded matrix is this profile (also when an older edgecv wrote it)."""
+    try:
+        return ProfileSpec.from_dict(recorded, "the folder's report", allow_modules=spec.targets) == spec
+    except UsageError:
+        return False
 
 
 def parse_imgsz(imgsz: int | str | None) -> int | str | None:
@@ -167,10 +168,10 @@ def _usable_formats(formats: list[str], log: Log) -> list[str]:
 
     usable = []
     for fmt in formats:
-        runtime = get_runtime(RUNTIME_FOR_FORMAT[fmt][0])
-        exporter = None if fmt == "pytorch" else get_exporter(fmt)
+        runtimes = [get_runtime(n) for n in _runtimes(fmt, [])]
+        exporter = None if fmt == REFERENCE else get_exporter(fmt)
         missing = [m for m in (exporter.requires if exporter else ()) if importlib.util.find_spec(m) is None]
-        if not runtime.available()[0] or missing:
+        if not any(rt.available()[0] for rt in runtimes) or missing:
             extra = exporter.extra if exporter else "dev"
             log(f"leaving out {fmt}: its toolchain is not installed here (pip install 'edgecv[{extra}]')")
             continue
@@ -220,10 +221,14 @@ def _providers(runtime: str, wanted: list[str]) -> list[str]:
 
 
 def _runtimes(fmt: str, wanted: list[str]) -> list[str]:
+    """The runtimes that open a format's files (by suffix; the reference format runs on torch)."""
     from ..runtimes import get_runtime, runtime_names
 
-    names = [n for n in runtime_names() if fmt in ("onnx", "tflite") and f".{fmt}" in get_runtime(n).suffixes]
-    names = names or list(RUNTIME_FOR_FORMAT[fmt])
+    if fmt == REFERENCE:
+        names = [REFERENCE_RUNTIME]
+    else:
+        suffix = suffix_of(fmt)
+        names = [n for n in runtime_names() if suffix in get_runtime(n).suffixes]
     return [n for n in names if not wanted or n in wanted]
 
 
@@ -231,7 +236,7 @@ def _file_cells(path: Path, formats: list[str], runtimes: list[str], providers: 
                 imgsz: int | str | None, batch: int, shapes: tuple) -> list[Cell]:
     from ..artifact import read_metadata
 
-    fmt = ARTIFACT_SUFFIXES[path.suffix]
+    fmt = format_of(path)
     if fmt not in formats:
         return []
     try:
@@ -272,11 +277,11 @@ def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes:
     info = {"task": card.task, "params": params, "macs": count_macs(net, size, card.in_chans), "data": data,
             "size_mb": params * 4 / 1e6}  # the PyTorch row's size: its fp32 weights
     cells = []
-    if "pytorch" in formats:
-        for rt in _runtimes("pytorch", runtimes):
-            cells += [Cell(card.name, "pytorch", "fp32", rt, p, d, size, batch, target, {**info, "digest": weights})
+    if REFERENCE in formats:
+        for rt in _runtimes(REFERENCE, runtimes):
+            cells += [Cell(card.name, REFERENCE, "fp32", rt, p, d, size, batch, target, {**info, "digest": weights})
                       for p in _providers(rt, providers) for d in devices]
-    formats = [f for f in formats if f != "pytorch" and _runtimes(f, runtimes)]
+    formats = [f for f in formats if f != REFERENCE and _runtimes(f, runtimes)]
     if not formats:
         return cells
     folder = cache_dir("exports") / f"{card.name}-{export_key(target, weights, size, batch, __version__, data)}"
@@ -320,14 +325,14 @@ def _export(net, target: str, formats: list[str], precisions: list[str], data: s
     return {key: (path, None if path.is_file() else (error or "export failed")) for key, path in wanted.items()}
 
 
-def _derive(rows: list[dict[str, Any]]) -> None:
+def _derive(rows: list[Row]) -> None:
     """Accuracy change against the fp32 PyTorch row of the same model and size (on the host)."""
-    reference = {}
+    reference: dict[tuple, Row] = {}
     for r in rows:
-        if r["format"] == "pytorch" and r["status"] == "ok":
-            reference.setdefault((r["model"], r["imgsz"]), r)
+        if r.format == REFERENCE and r.ok:
+            reference.setdefault((r.model, r.imgsz), r)
     for r in rows:
-        ref = reference.get((r["model"], r["imgsz"]))
-        metric = "top1" if r.get("top1") is not None else "map50_95" if r.get("map50_95") is not None else None
-        if ref is not None and metric and ref.get(metric) is not None and r["status"] == "ok":
-            r["accuracy_delta"] = round(r[metric] - ref[metric], 4)
+        ref = reference.get((r.model, r.imgsz))
+        mine, theirs = r.headline, ref.headline if ref is not None else None
+        if r.ok and mine and theirs and mine[0] == theirs[0]:
+            r.accuracy_delta = round(mine[1] - theirs[1], 4)

@@ -1,70 +1,125 @@
-"""The one place a recorded profile matrix (a baseline's ``matrix``) is read back into ``profile()`` arguments.
+"""``ProfileSpec``: what a profile measures and how. Defaults, the recorded ``matrix`` of ``results.json``
+and its validation live here only.
 
-A baseline is data. In CI it often comes from the branch under test, so nothing in it may run code: a
-``module.py:factory`` target is refused unless the same target is named on the command line with
-``--allow-module``. Every other value is checked for its type before any work starts, and anything unknown
-is refused with one line naming the key.
+``edgecv profile`` builds a spec from its options, ``edgecv check`` reads one back from a baseline
+(``ProfileSpec.from_dict``). A baseline is data. In CI it often comes from the branch under test, so nothing
+in it may run code: a ``module.py:factory`` target is refused unless the same target is named on the command
+line with ``--allow-module``. Every value is checked for its type before any work starts, and anything
+unknown is refused with one line naming the key. Baselines written by earlier versions (comma-separated
+strings, missing keys) read back unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any, Sequence
 
 from ..errors import UsageError
 
-_LISTS = ("format", "precision", "runtime", "provider", "device")  # a comma-separated string or a list of them
+DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
+_LISTS = ("format", "precision", "runtime", "provider", "device")  # comma-separated strings or lists of them
 _INTS = {"limit": 1, "batch": 1, "threads": 1, "warmup": 0, "iters": 1}  # name -> smallest allowed value
-KEYS = {"targets", *_LISTS, "data", "imgsz", "min_time_s", "input_shapes", *_INTS}
 
 
-def profile_arguments(matrix: Any, source: str, allow_modules: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Validated keyword arguments for ``edgecv.profile`` from a recorded ``matrix`` (``source`` names the
-    file in messages)."""
-    from ..models.resolve import is_user_module
+def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(v.strip() for v in items if v.strip())
 
-    def bad(key: str, want: str) -> UsageError:
-        return UsageError(f"{source}: matrix.{key} must be {want}, not {matrix.get(key)!r}"[:300])
 
-    if not isinstance(matrix, dict):
-        raise UsageError(f"{source}: its matrix is not an object")
-    unknown = sorted(set(matrix) - KEYS)
-    if unknown:
-        raise UsageError(f"{source}: unknown matrix key {unknown[0]!r}")
-    targets = matrix.get("targets")
-    if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
-        raise bad("targets", "a non-empty list of names or paths")
-    for target in targets:
-        if is_user_module(target) and target not in allow_modules:
-            raise UsageError(f"{source} names Python code as a target ({target}); a baseline is data and cannot "
-                             f"run code. To profile it anyway, name it yourself: --allow-module {target}")
-    args: dict[str, Any] = {"targets": list(targets)}
-    for key in _LISTS:
-        value = matrix.get(key)
-        if value is not None and not (isinstance(value, str) or (
-                isinstance(value, list) and all(isinstance(v, str) for v in value))):
-            raise bad(key, "a string or a list of strings")
-        args[key] = value
-    data = matrix.get("data")
-    if data is not None and not isinstance(data, str):
-        raise bad("data", "a dataset name or path")
-    args["data"] = data
-    for key, least in _INTS.items():
-        value = matrix.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-            raise bad(key, f"an integer of at least {least}")
-        args[key] = value
-    imgsz = matrix.get("imgsz")
-    if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, (int, str))):
-        raise bad("imgsz", "N or HxW")
-    args["imgsz"] = imgsz
-    min_time = matrix.get("min_time_s")
-    if min_time is not None and (isinstance(min_time, bool) or not isinstance(min_time, (int, float))
-                                 or not 0 <= min_time < 3600):
-        raise bad("min_time_s", "seconds between 0 and 3600")
-    args["min_time_s"] = min_time
-    shapes = matrix.get("input_shapes") or []
-    if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
-        raise bad("input_shapes", "a list of NAME=1x3x640x640")
-    args["input_shapes"] = shapes
-    defaults = {"batch": 1, "warmup": 10, "iters": 50, "min_time_s": 1.0}
-    return {k: (defaults[k] if v is None and k in defaults else v) for k, v in args.items()}
+@dataclass(frozen=True)
+class ProfileSpec:
+    targets: tuple[str, ...] = DEFAULT_TARGETS
+    format: tuple[str, ...] | None = None  # None: every format this machine can export and run
+    precision: tuple[str, ...] | None = None  # None: formats.DEFAULT_PRECISIONS
+    runtime: tuple[str, ...] | None = None  # None: every runtime that opens the format
+    provider: tuple[str, ...] | None = None  # None: the providers available here
+    device: tuple[str, ...] = ("host",)
+    data: str | None = None  # None: the data each model was trained on
+    limit: int | None = None
+    imgsz: int | str | None = None  # zoo: the export size; files: N or "HxW" for dynamic inputs
+    batch: int = 1
+    threads: int | None = None
+    warmup: int = 10
+    iters: int = 50
+    min_time_s: float = 1.0
+    input_shapes: tuple[str, ...] = ()  # NAME=1x3x640x640
+
+    @classmethod
+    def of(cls, targets: Sequence[str] | None = None, **values: Any) -> ProfileSpec:
+        """From keyword arguments as a caller writes them: comma-separated strings or lists, None for a
+        default. An unknown keyword is a TypeError, as for any function."""
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise TypeError(f"profile() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        clean: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+        for key in _LISTS:
+            if key in clean:
+                clean[key] = _names(clean[key]) or None
+        if clean.get("device") is None:
+            clean.pop("device", None)
+        if "input_shapes" in clean:
+            clean["input_shapes"] = tuple(clean["input_shapes"])
+        return cls(targets=tuple(targets) if targets else DEFAULT_TARGETS, **clean)
+
+    def replace(self, **changes: Any) -> ProfileSpec:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What every cell is measured with, and part of each row's fingerprint."""
+        return {"threads": self.threads, "warmup": self.warmup, "iters": self.iters, "min_time_s": self.min_time_s,
+                "data": self.data, "limit": self.limit}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``matrix`` recorded in ``results.json``: what ``edgecv check`` re-profiles."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+    @classmethod
+    def from_dict(cls, matrix: Any, source: str, allow_modules: Sequence[str] = ()) -> ProfileSpec:
+        """A recorded ``matrix`` read back and validated (``source`` names the file in messages)."""
+        from ..models.resolve import is_user_module
+
+        def bad(key: str, want: str) -> UsageError:
+            return UsageError(f"{source}: matrix.{key} must be {want}, not {matrix.get(key)!r}"[:300])
+
+        if not isinstance(matrix, dict):
+            raise UsageError(f"{source}: its matrix is not an object")
+        unknown = sorted(set(matrix) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UsageError(f"{source}: unknown matrix key {unknown[0]!r}")
+        targets = matrix.get("targets")
+        if not isinstance(targets, list) or not targets or not all(isinstance(t, str) and t for t in targets):
+            raise bad("targets", "a non-empty list of names or paths")
+        for target in targets:
+            if is_user_module(target) and target not in allow_modules:
+                raise UsageError(f"{source} names Python code as a target ({target}); a baseline is data and "
+                                 f"cannot run code. To profile it anyway, name it yourself: --allow-module {target}")
+        for key in _LISTS:
+            value = matrix.get(key)
+            if value is not None and not (isinstance(value, str) or (
+                    isinstance(value, list) and all(isinstance(v, str) for v in value))):
+                raise bad(key, "a string or a list of strings")
+        if matrix.get("data") is not None and not isinstance(matrix["data"], str):
+            raise bad("data", "a dataset name or path")
+        for key, least in _INTS.items():
+            value = matrix.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+                raise bad(key, f"an integer of at least {least}")
+        imgsz = matrix.get("imgsz")
+        if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, (int, str))):
+            raise bad("imgsz", "N or HxW")
+        min_time = matrix.get("min_time_s")
+        if min_time is not None and (isinstance(min_time, bool) or not isinstance(min_time, (int, float))
+                                     or not 0 <= min_time < 3600):
+            raise bad("min_time_s", "seconds between 0 and 3600")
+        shapes = matrix.get("input_shapes") or []
+        if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
+            raise bad("input_shapes", "a list of NAME=1x3x640x640")
+        return cls.of(**{**matrix, "input_shapes": shapes})
+
+
+__all__ = ["DEFAULT_TARGETS", "ProfileSpec"]

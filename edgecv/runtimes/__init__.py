@@ -11,7 +11,8 @@ from typing import Any
 
 from ..errors import UsageError
 from ..plugins import Registry
-from .base import Runtime, Session, TensorInfo, predictor
+from .runtime import Runtime
+from .session import Session, TensorInfo, predictor
 
 _REGISTRY = Registry("runtime", "edgecv.runtimes", {
     "onnxruntime": "edgecv.runtimes.onnxruntime:OnnxRuntime",

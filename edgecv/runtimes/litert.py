@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import EdgecvError, MissingDependencyError
 from ..portable.engines import LiteRTModel
 from ..portable.errors import DeviceError
-from ..errors import EdgecvError, MissingDependencyError
-from .base import Runtime, Session, TensorInfo
+from .runtime import Runtime
+from .session import Session, TensorInfo
 
 
 class LiteRT(Runtime):

@@ -16,10 +16,11 @@ import numpy as np
 
 from .._optional import import_optional
 from ..cache import cache_dir
+from ..errors import EdgecvError, MissingDependencyError, UsageError
 from ..portable.engines import ort_dtype, ort_shape
 from ..portable.errors import DeviceError
-from ..errors import EdgecvError, MissingDependencyError, UsageError
-from .base import Runtime, Session, TensorInfo
+from .runtime import Runtime
+from .session import Session, TensorInfo
 
 _EP = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
 _LEVELS = ("disable", "basic", "extended", "all")

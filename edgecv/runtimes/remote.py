@@ -15,13 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ..portable.protocol import read_frame, write_frame
 from ..errors import EdgecvError
-from .base import Session, TensorInfo
+from ..portable.protocol import read_frame, write_frame
+from .session import Session, TensorInfo
 
 
 class RemoteSession(Session):
-    """``timeout_s`` bounds the wait for each reply (start-up included): a device that hangs is killed and
+    """Calls and timing happen on the device: ``time`` runs the timing loop there, ``last_infer_ms`` is what
+    the device measured. ``timeout_s`` bounds the wait for each reply (start-up included): a device that hangs is killed and
     reported instead of blocking the caller forever."""
 
     def __init__(self, argv: list[str], env: dict[str, str] | None, where: str, timeout_s: float = 900.0) -> None:
@@ -39,7 +40,7 @@ class RemoteSession(Session):
         self.outputs = [TensorInfo.from_spec(s) for s in header["outputs"]]
         self.init_ms = float(header["init_ms"])
         self.environment: dict[str, Any] = header["environment"]
-        self.last_infer_ms: float | None = None
+        self.timed_on_device = True
 
     def _receive(self, what: str) -> tuple[dict, list]:
         ready, _, _ = select.select([self.proc.stdout], [], [], self.timeout_s)
@@ -77,10 +78,18 @@ class RemoteSession(Session):
         self.last_infer_ms = float(header["infer_ms"])
         return arrays
 
+    def time(self, feeds: dict[str, np.ndarray], warmup: int = 10, iters: int = 50,
+             min_time_s: float = 0.0) -> tuple[float, list[float]]:
+        """The first call and the timing loop, both timed by the device itself (transfers excluded)."""
+        self.infer(feeds)
+        first_ms = self.last_infer_ms
+        return first_ms, self.bench(warmup, iters, min_time_s, feeds)
+
     def bench(self, warmup: int = 5, iters: int = 20, min_time_s: float = 0.0,
               feeds: dict[str, np.ndarray] | None = None) -> list[float]:
-        """Per-call milliseconds timed on the device itself (synthetic inputs unless ``feeds``)."""
-        feeds = self._feeds(feeds) if feeds is not None else {}
+        """Per-call milliseconds timed on the device (on prepared ``feeds``, else the device's own synthetic
+        inputs)."""
+        feeds = feeds or {}
         self._send({"op": "bench", "warmup": warmup, "iters": iters, "min_time_s": min_time_s,
                     "names": list(feeds)}, list(feeds.values()))
         return [float(t) for t in self._receive("timing")[0]["latency_ms"]]

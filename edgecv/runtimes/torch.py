@@ -16,7 +16,8 @@ import numpy as np
 
 from ..artifact import model_metadata
 from ..errors import MissingDependencyError
-from .base import Runtime, Session, TensorInfo
+from .runtime import Runtime
+from .session import Session, TensorInfo
 
 
 class TorchRuntime(Runtime):

@@ -20,7 +20,7 @@ from ..data.builtin import DEFAULT_SIZES
 from ..errors import TrainError, UsageError
 from ..evaluate import Evaluator, torch_predictor
 from ..models.checkpoint import save_checkpoint
-from ..models.registry import create_model, get_card
+from ..models.api import create_model, get_card
 from .data import cache_items, detection_batch, flip_and_shift, load_tensors
 
 

@@ -1,16 +1,16 @@
-"""The runtime interface: ``Runtime.open(artifact, device) -> Session``, ``Session.run(inputs) -> outputs``.
+"""The session interface: an opened model. ``Session.run(inputs) -> outputs`` for users, and the timing
+contract the profiler relies on for every runtime:
 
-A runtime subclass opens a model file and implements ``Session._infer`` on arrays already in the model's
-own dtypes and batch size. The base classes do everything else the same way for every runtime: resolving
-the device, reading the artifact's metadata, checking inputs (names, shape, dtype, layout), quantizing
-float inputs for int8 models with the file's own scale and zero point, feeding a fixed-batch model any
-number of images, returning float32 outputs by name, and sending the work to a remote device (qemu or SSH)
-when the device is not this machine.
+* ``prepare(inputs)`` checks and converts inputs once (names, shape, dtype, int8 quantization with the
+  file's own scale), so that work stays out of any timing;
+* ``infer(feeds)`` is the runtime's core call on prepared feeds (subclasses write ``_infer``);
+* ``time(feeds, warmup, iters, min_time_s)`` returns the first call's and each timed call's milliseconds.
+  A remote session (qemu or SSH) overrides it to time on the device, so transfers stay out of the numbers;
+  ``timed_on_device`` says which it was, and ``last_infer_ms`` holds the last call's time either way.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -19,9 +19,9 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ..errors import MissingDependencyError, UsageError
+from ..errors import UsageError
 from ..portable.engines import dequantize, quantize
-from ..resources import cap_threads
+from ..portable.timing import time_calls
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,42 @@ class Session(ABC):
     metadata: dict[str, Any] | None = None
     path: Path | None = None
     init_ms: float = 0.0
+    timed_on_device: bool = False  # True where the device itself reports each call's time (remote sessions)
+    last_infer_ms: float | None = None  # the last core call's milliseconds (set by ``infer``)
 
     @abstractmethod
     def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """Run one batch already in the inputs' dtypes and batch size; outputs in ``self.outputs`` order."""
 
+    def prepare(self, inputs: Inputs) -> dict[str, np.ndarray]:
+        """Checked inputs in the model's own dtypes (float input quantized for an int8 model), by name."""
+        return self._feeds(inputs)
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The core call on prepared feeds; outputs in the model's own dtypes, in ``self.outputs`` order."""
+        start = time.perf_counter()
+        outs = self._infer(feeds)
+        if not self.timed_on_device:
+            self.last_infer_ms = (time.perf_counter() - start) * 1e3
+        return outs
+
+    def time(self, feeds: dict[str, np.ndarray], warmup: int = 10, iters: int = 50,
+             min_time_s: float = 0.0) -> tuple[float, list[float]]:
+        """``(first call ms, [ms of each timed call])``: one first call, ``warmup`` untimed calls, then at least
+        ``iters`` timed calls and ``min_time_s`` seconds of them, all on ``feeds`` from ``prepare``."""
+        self.infer(feeds)
+        first_ms = self.last_infer_ms
+        core = self._infer
+        return first_ms, time_calls(lambda: core(feeds), warmup, iters, min_time_s)
+
     def run(self, inputs: Inputs, raw: bool = False) -> dict[str, np.ndarray]:
         """One array (single-input models) or ``{name: array}`` -> ``{output name: array}``.
 
         Outputs are float32 (int8 outputs dequantized) unless ``raw``, which keeps the model's own dtypes."""
-        feeds = self._feeds(inputs)
+        feeds = self.prepare(inputs)
         batch = self.inputs[0].shape[0] if len(self.inputs) == 1 and self.inputs[0].shape else None
         n = len(next(iter(feeds.values()))) if batch is not None else None
-        outs = self._infer(feeds) if batch in (None, n) else self._chunked(feeds, n, batch)
+        outs = self.infer(feeds) if batch in (None, n) else self._chunked(feeds, n, batch)
         if raw:
             return {o.name: y for o, y in zip(self.outputs, outs)}
         return {o.name: from_output_dtype(y, o) for o, y in zip(self.outputs, outs)}
@@ -89,7 +112,7 @@ class Session(ABC):
             m = len(next(iter(chunk.values())))
             if m < batch:
                 chunk = {k: np.concatenate([v, np.repeat(v[-1:], batch - m, axis=0)]) for k, v in chunk.items()}
-            parts.append([o[:m] for o in self._infer(chunk)])
+            parts.append([o[:m] for o in self.infer(chunk)])
         return [np.concatenate([p[k] for p in parts]) for k in range(len(self.outputs))]
 
     def _feeds(self, inputs: Inputs) -> dict[str, np.ndarray]:
@@ -173,103 +196,6 @@ def from_output_dtype(y: np.ndarray, info: TensorInfo) -> np.ndarray:
     if info.quantized:
         return dequantize(y, info.scale, info.zero_point)
     return y.astype(np.float32, copy=False)
-
-
-class Runtime(ABC):
-    """A way to run models. Subclasses set the class attributes and implement ``_open``."""
-
-    name: str = ""
-    suffixes: tuple[str, ...] = ()  # the files it opens (".onnx"); empty for runtimes that take other targets
-    providers: tuple[str, ...] = ("cpu",)
-    requires: tuple[str, ...] = ()  # importable modules it needs (any one of them is enough)
-    install: str = ""  # how to install them
-    on_device: bool = False  # the standalone device script can run it on a remote device
-
-    def available(self) -> tuple[bool, str]:
-        """(usable here, why not / what it found)."""
-        for module in self.requires:
-            if importlib.util.find_spec(module.split(".")[0]) is not None:
-                return True, module
-        return False, f"{' or '.join(self.requires)} not installed; {self.install}"
-
-    def available_providers(self) -> list[str]:
-        return list(self.providers) if self.available()[0] else []
-
-    def open(self, artifact: Any, device: Any = None, provider: str | None = None, threads: int | None = None,
-             **options: Any) -> Session:
-        """Open ``artifact`` (a path or an ``Artifact``) on ``device`` (a name, a profile file, a Device)."""
-        from ..artifact import read_metadata
-        from ..devices import get_device
-        from ..portable.metadata import match_outputs
-
-        target = getattr(artifact, "path", artifact)
-        device = get_device(device)
-        provider = provider or self.providers[0]
-        if provider not in self.providers:
-            raise UsageError(f"the {self.name} runtime has no provider {provider!r} (providers: "
-                             f"{', '.join(self.providers)})")
-        path = self._check_target(target)
-        self._check_options(options)
-        threads = cap_threads(threads, device)
-        ok, why = self.available()
-        if device.is_local and not ok:
-            raise MissingDependencyError(f"the {self.name} runtime cannot run here: {why}")
-        start = time.perf_counter()
-        if device.is_local:
-            session = self._open(path, provider, threads, **options)
-        elif not self.on_device:
-            raise UsageError(f"the {self.name} runtime runs on this machine only, not on {device.name}")
-        else:
-            if provider != "cpu" or options:
-                raise UsageError(f"on {device.name} the {self.name} runtime takes --threads only (CPU provider)")
-            from .placement import open_on_device
-
-            session = open_on_device(device, path, self.name, threads)
-        session.init_ms = session.init_ms or (time.perf_counter() - start) * 1e3
-        session.runtime, session.provider, session.device = self.name, provider, device.name
-        session.emulated = device.emulated
-        if isinstance(path, Path):
-            session.path = path
-            session.metadata = match_outputs(getattr(artifact, "metadata", None) or read_metadata(path),
-                                             [o.name for o in session.outputs])
-            _quantization_from_metadata(session)
-        return session
-
-    def _check_options(self, options: dict[str, Any]) -> None:
-        """Options are the keyword arguments ``_open`` declares; anything else is named, not passed on."""
-        import inspect
-
-        params = inspect.signature(self._open).parameters.values()
-        if any(p.kind is p.VAR_KEYWORD for p in params):  # a plugin that takes anything checks for itself
-            return
-        known = [p.name for p in params if p.name not in ("path", "target", "provider", "threads")]
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise UsageError(f"the {self.name} runtime has no option {unknown[0]!r} (options: "
-                             f"{', '.join(known) or 'none'})")
-
-    def _check_target(self, target: Any) -> Path | Any:
-        path = Path(target)
-        if not path.is_file():
-            raise UsageError(f"model file not found: {path}")
-        if self.suffixes and path.suffix not in self.suffixes:
-            raise UsageError(f"the {self.name} runtime opens {', '.join(self.suffixes)} files, not {path.name}")
-        return path
-
-    @abstractmethod
-    def _open(self, path: Any, provider: str, threads: int | None, **options: Any) -> Session:
-        """Open the model on this machine."""
-
-
-def _quantization_from_metadata(session: Session) -> None:
-    """Runtimes that do not report I/O quantization (onnxruntime) get it from the artifact's metadata."""
-    for key in ("inputs", "outputs"):
-        recorded = {t["name"]: t.get("quantization") for t in (session.metadata or {}).get(key, [])}
-        infos = getattr(session, key)
-        for k, info in enumerate(infos):
-            q = recorded.get(info.name)
-            if q and info.scale is None and np.issubdtype(info.dtype, np.integer):
-                infos[k] = TensorInfo(info.name, info.shape, info.dtype, float(q["scale"]), int(q["zero_point"]))
 
 
 def predictor(session: Session, metadata: dict[str, Any] | None = None) -> Callable[[np.ndarray], Any]:

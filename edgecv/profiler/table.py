@@ -1,0 +1,78 @@
+"""The profile table as text cells, and the best picks: shared by the terminal, ``report.md`` and
+``report.html``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .row import Row
+
+SHORT_ERROR = 60  # characters of a failed row's reason in the terminal table (the reports keep all of it)
+_DTYPE = {"float32": "f32", "float16": "f16", "float64": "f64", "uint8": "u8", "int8": "i8", "int32": "i32",
+          "int64": "i64", "bool": "bool"}
+HEAD = ["model", "format", "precision", "runtime", "device", "input", "size MB", "top-1 / mAP", "Δ vs fp32", "p50 ms",
+        "p90 ms", "first ms", "img/s", "eff %", "status"]
+
+
+def input_summary(row: Row) -> str:
+    """What was timed, short: ``1x3x640x640 f32``; several inputs joined by ``; ``."""
+    return "; ".join(f"{'x'.join(map(str, i['shape']))} {_DTYPE.get(i['dtype'], i['dtype'])}"
+                     for i in row.inputs or [])
+
+
+def status(row: Row, short: bool = False) -> str:
+    """``ok``, ``unstable`` (an ok row whose timing cannot be trusted) or ``failed: reason``."""
+    if row.ok:
+        return "unstable" if row.unstable else "ok"
+    reason = str(row.error)
+    if short and len(reason) > SHORT_ERROR:
+        reason = reason[:SHORT_ERROR - 1] + "…"
+    return f"failed: {reason}"
+
+
+def best_picks(rows: list[Row], within: float = 1.0) -> list[tuple[str, Row]]:
+    """Per model: the fastest and the smallest row within ``within`` points of its fp32 PyTorch accuracy."""
+    from ..formats import REFERENCE
+
+    picks = []
+    for model in dict.fromkeys(r.model for r in rows):
+        ok = [r for r in rows if r.model == model and r.ok and r.accuracy_delta is not None
+              and r.accuracy_delta >= -within and r.format != REFERENCE]
+        if ok:
+            picks.append((f"{model}: fastest within {within:g} point", min(ok, key=lambda r: r.p50)))
+            picks.append((f"{model}: smallest within {within:g} point", min(ok, key=lambda r: r.size_mb or 1e9)))
+    return picks
+
+
+def pick_line(label: str, r: Row) -> str:
+    return (f"{label}: {r.format} {r.precision} on {r.runtime} ({r.device}), {r.p50:.3f} ms, {r.size_mb:.2f} MB, "
+            f"Δ {r.accuracy_delta:+.2f}")
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table_rows(rows: list[Row], short: bool = False) -> tuple[list[str], list[list[str]]]:
+    body = []
+    for r in rows:
+        lat = r.latency_ms or {}
+        device = r.device + (" (emulated)" if r.emulated else "")
+        runtime = r.runtime + (f"/{r.provider}" if r.provider not in (None, "cpu") else "")
+        body.append([r.model, r.format, r.precision, runtime, device, input_summary(r) or "-", _fmt(r.size_mb),
+                     _fmt(r.accuracy), _fmt(r.accuracy_delta), _fmt(lat.get("p50"), 3), _fmt(lat.get("p90"), 3),
+                     _fmt(r.first_ms), _fmt(r.throughput_ips, 1),
+                     _fmt(r.efficiency * 100, 1) if r.efficiency is not None else "-", status(r, short)])
+    return list(HEAD), body
+
+
+def report_rows(report: dict[str, Any]) -> list[Row]:
+    """A report's rows (``results.json``'s dicts) as ``Row``s."""
+    return [Row.from_dict(r) for r in report["rows"]]
+
+
+__all__ = ["best_picks", "input_summary", "pick_line", "report_rows", "status", "table_rows"]
