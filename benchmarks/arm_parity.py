@@ -47,7 +47,6 @@ def main() -> None:
     args.reduce_range = args.reduce_range or args.only_onnx_int8
 
     import edgecv
-
     from edgecv.artifact import artifact_name
 
     paths = []

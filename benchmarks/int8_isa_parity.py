@@ -38,7 +38,9 @@ X86_CPU = "Haswell-v4"  # AVX2 + FMA, no AVX-512, no VNNI
 def qemu_x86() -> Path:
     """qemu-x86_64-static from Debian's qemu-user-static, cached beside the Pi's qemu."""
     from edgecv.cache import cache_dir
-    from edgecv.devices.debian import deb_data as _deb_data, debian_index as _debian_index, fetch_deb as _fetch_deb
+    from edgecv.devices.debian import deb_data as _deb_data
+    from edgecv.devices.debian import debian_index as _debian_index
+    from edgecv.devices.debian import fetch_deb as _fetch_deb
 
     target = cache_dir("emulation") / "qemu" / "qemu-x86_64-static"
     if not target.is_file():

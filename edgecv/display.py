@@ -44,8 +44,9 @@ def model_table(cards: list[ModelCard], defaults: dict[str, dict]) -> None:
     for col in ("task", "input", "params", "MACs", "reference", "default"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for c in cards:
-        table.add_row(c.name, {"classification": "classify", "detection": "detect"}.get(c.task, c.task), str(c.input_size), human_count(c.params), human_count(c.macs),
-                      reference_text(c), default_weights_text(defaults.get(c.name), with_data=False))
+        task = {"classification": "classify", "detection": "detect"}.get(c.task, c.task)
+        table.add_row(c.name, task, str(c.input_size), human_count(c.params), human_count(c.macs), reference_text(c),
+                      default_weights_text(defaults.get(c.name), with_data=False))
     console.print(table)
     console.print("reference: the published ImageNet-1k accuracy of the architecture (`edgecv models NAME` shows "
                   "its source). default: accuracy of the weights edgecv ships, on the val split of the built-in data they were "

@@ -6,8 +6,9 @@ metadata, so what this prints is what the device script prints on the board.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .data.base import IMAGE_SUFFIXES, read_image
 from .errors import EdgecvError, UsageError

@@ -20,10 +20,10 @@ from PIL import Image
 import edgecv
 from edgecv.devices import get_device
 from edgecv.devices.script import write_device_script
-from edgecv.portable.image import _read_without_pillow
-from edgecv.portable.postprocess import nms as numpy_nms
 from edgecv.errors import EdgecvError, UsageError
 from edgecv.models.yolo_ops import nms as torch_nms
+from edgecv.portable.image import _read_without_pillow
+from edgecv.portable.postprocess import nms as numpy_nms
 
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 can_emulate = pytest.mark.skipif(platform.machine() != "x86_64" or shutil.which("unshare") is None,
@@ -245,8 +245,8 @@ def test_emulated_rpi4_scores_the_same_accuracy_as_the_host(zoo_artifacts, reduc
 @can_emulate
 def test_the_device_script_predicts_inside_the_emulated_pi_without_pillow_or_edgecv(zoo_artifacts, reduced_artifacts,
                                                                                     tmp_path):
-    from edgecv.predict import predict
     from edgecv.devices.emulation import Emulator
+    from edgecv.predict import predict
 
     emulator = Emulator()
     emulator.ensure()

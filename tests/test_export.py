@@ -69,8 +69,8 @@ def test_parity_against_pytorch_is_within_tolerance(classifier_exports):
 
 def test_metadata_lets_a_runtime_run_the_file_alone(classifier_exports):
     from edgecv.data import get_dataset
-    from edgecv.evaluate import Evaluator
     from edgecv.preprocess import Preprocess
+    from edgecv.scoring import Evaluator
 
     _, arts = classifier_exports
     for art in arts.values():

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import strip_tflite_tables
 
 import edgecv
 from edgecv.devices.script import write_device_script
-
-from helpers import strip_tflite_tables
 
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 FAST = ["--iters", "5", "--min-time", "0", "--warmup", "1"]

@@ -11,9 +11,9 @@ import torch
 
 import edgecv
 from edgecv.data import get_dataset
-from edgecv.evaluate import Evaluator, torch_predictor
 from edgecv.metrics import coco_map, topk_accuracy
 from edgecv.metrics.detection import coco_detections, coco_ground_truth
+from edgecv.scoring import Evaluator, torch_predictor
 
 
 def test_topk():
@@ -76,7 +76,7 @@ def test_evaluator_classification_on_an_oracle_and_a_module():
         return np.eye(10)[[next(labels) for _ in range(len(x))]]
 
     assert Evaluator(ds, pre, batch_size=16)(oracle)["top1"] == 100.0
-    scores = Evaluator(ds, pre)(torch_predictor(edgecv.create_model("lenet5"), "classification"))
+    scores = Evaluator(ds, pre)(torch_predictor(edgecv.create_model("lenet5")))
     assert set(scores) == {"top1", "top5", "images"} and scores["images"] == 50
 
 

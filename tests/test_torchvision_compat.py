@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import deterministic_state, fixed_input, key_layout_digest
 
 import edgecv
-from helpers import deterministic_state, fixed_input, key_layout_digest
 
 FACTS = json.loads((Path(__file__).parent / "data" / "torchvision_facts.json").read_text())["models"]
 

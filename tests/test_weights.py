@@ -82,7 +82,8 @@ def test_corrupt_file(tmp_path, suffix):
 
 def test_weights_of_another_model(tmp_path):
     torch.save(edgecv.create_model("mobilenet_v3_small", num_classes=10).state_dict(), tmp_path / "v3.pth")
-    with pytest.raises(edgecv.WeightsError, match=r"v3.pth does not fit LeNet5: missing: features.2.0.weight.*unexpected: .*shape mismatch: "):
+    expected = r"v3.pth does not fit LeNet5: missing: features.2.0.weight.*unexpected: .*shape mismatch: "
+    with pytest.raises(edgecv.WeightsError, match=expected):
         edgecv.create_model("lenet5", weights=tmp_path / "v3.pth")
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import edgecv
-from edgecv.models.yolo_ops import DetectionExport, box_iou, decode, fast_nms, nms
+from edgecv.models.heads import DetectionExport
+from edgecv.models.yolo_ops import box_iou, decode, fast_nms, nms
 
 REG_MAX, NC = 16, 3
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
 from ..portable import image as portable_image
 from ..portable.errors import DeviceError
-from ..errors import DataError
 
 IMAGE_SUFFIXES = portable_image.IMAGE_SUFFIXES  # one list, the device's
 

@@ -8,8 +8,15 @@ from there, so training, evaluation, every runtime and the device itself share o
 
 from __future__ import annotations
 
-from ..portable.preprocess import (Geometry, geometry_and_pixels, preprocess, preprocess_batch, resize,
-                                     resize_matrix, to_colour)
+from ..portable.preprocess import (
+                                     Geometry,
+                                     geometry_and_pixels,
+                                     preprocess,
+                                     preprocess_batch,
+                                     resize,
+                                     resize_matrix,
+                                     to_colour,
+)
 
 __all__ = ["Geometry", "geometry_and_pixels", "preprocess", "preprocess_batch", "resize", "resize_matrix",
            "to_colour"]

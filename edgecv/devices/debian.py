@@ -15,8 +15,8 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import EdgecvError
 
@@ -36,7 +36,13 @@ def get(url: str, label: str | None = None) -> bytes:
         if label is None or not sys.stderr.isatty():
             return response.read()
         from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
 
         total = int(response.headers.get("Content-Length") or 0) or None
         chunks = []

@@ -26,14 +26,22 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable
 
 from ..cache import cache_dir
 from ..errors import EdgecvError, UsageError
 from . import Device
-from .debian import SUITE, debian_index, deb_data, extract_deb, fetch_deb, merge_usr, resolve
+from .debian import (
+    SUITE,
+    deb_data,
+    debian_index,
+    extract_deb,
+    fetch_deb,
+    merge_usr,
+    resolve,
+)
 from .script import cached_device_script
 
 PYTHON_ROOTS = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6")  # numpy/runtimes need libstdc++

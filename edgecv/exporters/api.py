@@ -12,8 +12,9 @@ import hashlib
 import json
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -22,6 +23,7 @@ from .._version import __version__
 from ..artifact import Artifact, artifact_name, model_metadata, writable, write_atomic
 from ..errors import EdgecvError, UsageError
 from ..formats import precisions as known_precisions
+from ..models.heads import graph_module
 from ..resources import IMAGE_BYTES_PER_PIXEL, check_memory
 from ..runtimes import load, predictor
 from . import get_exporter
@@ -74,7 +76,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
 
     jobs = []
     for exporter in exporters:
-        job = ExportJob(module=_graph_module(net, card.task), name=card.name, task=card.task,
+        job = ExportJob(module=graph_module(net, card.task), name=card.name, task=card.task,
                         imgsz=pre.input_size, channels=pre.channels, batch=None if dynamic_batch else batch,
                         layout=(layout or exporter.default_layout).upper(), output_names=_output_names(card.task),
                         calib_method=calib_method, float_io=float_io, reduce_range=reduce_range)
@@ -105,7 +107,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
         calibration, calib_split = load_images(data, pre, calib_samples, "train")
     if data is not None and parity_samples:
         parity_x, _ = load_images(data, pre, parity_samples, "val", seed=1)
-        reference = _torch_outputs(net, card.task, parity_x)
+        reference = _torch_outputs(net, parity_x)
     elif parity_samples:
         log("parity: not checked (no --data and the weights name no dataset)")
     if accuracy is not None:
@@ -190,25 +192,17 @@ def state_dict_digest(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def _graph_module(net: nn.Module, task: str) -> nn.Module:
-    if task == "detection":
-        from ..models.yolo_ops import DetectionExport
-
-        return DetectionExport(net).eval()  # decoded boxes and scores; NMS runs on the host (settings in metadata)
-    return net
-
-
 def _output_names(task: str) -> list[str]:
     return ["boxes", "scores"] if task == "detection" else ["logits"]
 
 
-def _torch_outputs(net: nn.Module, task: str, x: np.ndarray):
-    from ..evaluate import torch_predictor
+def _torch_outputs(net: nn.Module, x: np.ndarray):
+    from ..scoring import torch_predictor
 
-    predict = torch_predictor(net, task)
+    predict = torch_predictor(net)
     outs = [predict(x[i:i + 16]) for i in range(0, len(x), 16)]
-    if task == "detection":
-        return tuple(np.concatenate([o[k].numpy() for o in outs]) for k in range(2))
+    if isinstance(outs[0], tuple):
+        return tuple(np.concatenate([o[k].numpy() for o in outs]) for k in range(len(outs[0])))
     return np.concatenate([o.numpy() for o in outs])
 
 
@@ -222,7 +216,7 @@ def _parity(art: Artifact, x: np.ndarray, reference, task: str, threads: int | N
 
 
 class _Accuracy:
-    """Accuracy on the val split, PyTorch and artifacts through the same evaluator."""
+    """Accuracy on the val split, PyTorch and artifacts through ``scoring.score`` on one dataset."""
 
     def __init__(self, data: str, task: str, pre, limit: int | None, threads: int | None) -> None:
         from ..data import get_dataset
@@ -230,20 +224,18 @@ class _Accuracy:
         self.dataset = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
         if self.dataset.task != task:
             raise UsageError(f"cannot evaluate a {task} model on {data}, which is {self.dataset.task} data")
-        self.task, self.pre, self.threads, self.reference = task, pre, threads, None
+        self.pre, self.threads, self.reference = pre, threads, None
 
     def torch(self, net: nn.Module) -> dict[str, float]:
-        from ..evaluate import Evaluator, torch_predictor
+        from ..scoring import score
 
-        return Evaluator(self.dataset, self.pre)(torch_predictor(net, self.task))
+        return score(net, self.dataset, preprocess=self.pre)
 
     def artifact(self, art: Artifact) -> dict[str, float]:
-        from ..evaluate import Evaluator
-        from ..preprocess import Preprocess
+        from ..scoring import score
 
-        pre = Preprocess.from_dict(art.metadata["preprocess"])
-        session = load(art.path, threads=self.threads)
-        return Evaluator(self.dataset, pre)(predictor(session, art.metadata))
+        with load(art.path, threads=self.threads) as session:
+            return score(session, self.dataset)
 
 
 def _scores(metrics: dict[str, float]) -> str:

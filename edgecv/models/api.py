@@ -57,7 +57,7 @@ def get_card(name: str) -> ModelCard:
     return dataclasses.replace(card, params=measured.get("params"), macs=measured.get("macs"))
 
 
-def build_model(name: str, **kwargs: Any) -> "nn.Module":
+def build_model(name: str, **kwargs: Any) -> nn.Module:
     """Build a registered architecture with random initialisation (no weights)."""
     builder = _entry(name).builder
     accepted = inspect.signature(builder).parameters
@@ -79,7 +79,7 @@ def create_model(
     num_classes: int | None = None,
     weights: str | Path | None = None,
     **kwargs: Any,
-) -> "nn.Module":
+) -> nn.Module:
     """Build a zoo model, optionally loading weights from a local safetensors or PyTorch file, or
     ``weights="default"`` for the weights edgecv ships (trained on its built-in data).
 
@@ -134,7 +134,7 @@ def create_model(
     return model
 
 
-def load_checkpoint(path: str | Path) -> "nn.Module":
+def load_checkpoint(path: str | Path) -> nn.Module:
     """Build the model an edgecv checkpoint was trained as, with its weights, labels and preprocessing."""
     meta = read_checkpoint_meta(path)
     if meta is None or not isinstance(meta.get("model"), str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -61,7 +61,7 @@ class ModelCard:
         return d
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_labels(label_set: str) -> tuple[str, ...]:
     """Class names of a label set shipped with edgecv (``imagenet-1k``, ``coco-80``, ``digits``)."""
     text = resources.files("edgecv.labels").joinpath(f"{label_set}.txt").read_text(encoding="utf-8")

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..preprocess import Preprocess
 from .card import ModelCard, Reference, Task
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Entry:
-    builder: Callable[..., "nn.Module"]
+    builder: Callable[..., nn.Module]
     card: ModelCard  # params/macs are filled in from complexity.json when read
 
 
@@ -33,10 +34,10 @@ def register_model(
     num_classes_key: str,
     description: str,
     reference: Reference | None = None,
-) -> Callable[[Callable[..., "nn.Module"]], Callable[..., "nn.Module"]]:
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a builder under its function name. Builders take keyword arguments only."""
 
-    def decorator(fn: Callable[..., "nn.Module"]) -> Callable[..., "nn.Module"]:
+    def decorator(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is registered twice")

@@ -1,7 +1,7 @@
 """A compact anchor-free YOLO detector: CSP backbone, PAN neck, decoupled head on strides 8/16/32.
 
 The network returns raw head maps only. Turning them into boxes (``decode``) and pruning overlaps
-(``nms``) are plain functions in ``yolo_ops``; ``yolo_ops.DetectionExport`` puts them inside the graph
+(``nms``) are plain functions in ``yolo_ops``; ``heads.DetectionExport`` puts them inside the graph
 when an artifact should emit boxes directly. ReLU everywhere: it quantises to int8 without the
 accuracy and speed cost of SiLU on edge runtimes.
 """
@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .layers import ConvNormAct, init_weights
+from .yolo_ops import decode
 
 STRIDES = (8, 16, 32)
 
@@ -146,3 +147,8 @@ class YOLO(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.head(self.neck(self.backbone(x)))
+
+    def decode_head(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The detector hook (``models.heads``): raw maps -> boxes ``[B, N, 4]`` in input pixels, scores
+        ``[B, N, C]``."""
+        return decode(maps, self.reg_max, self.strides)

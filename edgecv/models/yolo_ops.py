@@ -1,12 +1,12 @@
 """Box decoding and non-maximum suppression for the YOLO head, as plain tensor functions.
 
-``decode`` and ``fast_nms`` use only fixed-shape tensor ops, so ``DetectionExport`` can bake them into an
+``decode`` and ``fast_nms`` use only fixed-shape tensor ops, so ``heads.DetectionExport`` can bake them into an
 ONNX/TFLite graph. ``nms`` is the exact greedy algorithm used for evaluation on the host.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -117,23 +117,3 @@ def fast_nms(boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float = 0.25
     if k < max_det:
         det = nn.functional.pad(det, (0, 0, 0, max_det - k))
     return det
-
-
-class DetectionExport(nn.Module):
-    """Wrap a YOLO so its graph ends in decoded boxes (and optionally NMS) instead of raw maps.
-
-    Outputs: ``decode only`` -> ``boxes [B, N, 4]`` and ``scores [B, N, C]``;
-    ``nms=True`` -> ``detections [B, max_det, 6]`` (x1, y1, x2, y2, score, class; padding rows are zero).
-    """
-
-    def __init__(self, model: nn.Module, nms: bool = False, conf_thres: float = 0.25, iou_thres: float = 0.45,
-                 max_det: int = 100) -> None:
-        super().__init__()
-        self.model, self.nms = model, nms
-        self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        boxes, scores = decode(self.model(x), self.model.reg_max, self.model.strides)
-        if not self.nms:
-            return boxes, scores
-        return fast_nms(boxes, scores, self.conf_thres, self.iou_thres, self.max_det)

@@ -4,7 +4,8 @@ paper numbers for the architecture (with their source), not numbers edgecv measu
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import nn
 

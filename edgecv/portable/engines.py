@@ -12,7 +12,6 @@ import numpy as np
 
 from .errors import DeviceError
 
-
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
                "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(uint16)": "uint16", "tensor(int16)": "int16",
                "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(uint32)": "uint32",

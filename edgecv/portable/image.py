@@ -12,7 +12,6 @@ import numpy as np
 
 from .errors import DeviceError
 
-
 MAX_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, kept by the reader without Pillow too
 
 

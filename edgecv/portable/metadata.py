@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .errors import DeviceError
 
-
 METADATA_KEY = "edgecv"
 
 

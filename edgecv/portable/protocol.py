@@ -86,7 +86,7 @@ def serve(path: Path, runtime: str | None, threads: int | None) -> int:
                 write_frame(out, {"ok": True, "infer_ms": infer_ms}, outs)
             elif op == "bench":
                 feeds = dict(zip(header["names"], arrays)) if arrays else synthetic_feeds(model)[0]
-                times = time_calls(lambda: model.infer(feeds), int(header.get("warmup", 5)),
+                times = time_calls(lambda: model.infer(feeds), int(header.get("warmup", 5)),  # noqa: B023
                                    int(header.get("iters", 20)), float(header.get("min_time_s", 0.0)))
                 write_frame(out, {"ok": True, "latency_ms": times})
             elif op == "close":

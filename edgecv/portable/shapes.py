@@ -7,7 +7,6 @@ import numpy as np
 
 from .errors import DeviceError
 
-
 DEFAULT_IMGSZ = 640  # a dynamic height/width with no --imgsz: a size detectors (YOLO, PaddleOCR det) accept
 
 

@@ -69,7 +69,7 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
         row.notes += _numerics_notes(cell, meta)
         data = settings["data"] or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
         if meta.get("preprocess") and data:
-            for name, value in _accuracy(session, meta, data, settings["limit"]).items():
+            for name, value in _accuracy(session, data, settings["limit"]).items():
                 setattr(row, name, value)
         elif settings["data"] and not meta.get("preprocess"):
             row.notes.append(f"no accuracy: --data needs the file's preprocessing, task and labels, and "
@@ -100,18 +100,10 @@ def _numerics_notes(cell: dict[str, Any], meta: dict[str, Any]) -> list[str]:
             "kernels can saturate here (ARM's do not); export with --reduce-range for the board's arithmetic"]
 
 
-def _accuracy(session, meta: dict[str, Any], data: str, limit: int | None) -> dict[str, float]:
-    from ..data import get_dataset
-    from ..evaluate import Evaluator
-    from ..preprocess import Preprocess
-    from ..runtimes import predictor
+def _accuracy(session, data: str, limit: int | None) -> dict[str, float]:
+    from ..scoring import score
 
-    pre = Preprocess.from_dict(meta["preprocess"])
-    ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
-    if ds.task != meta["task"]:
-        raise ValueError(f"{data} is {ds.task} data but the model does {meta['task']}")
-    scores = Evaluator(ds, pre)(predictor(session, meta))
-    return {k: v for k, v in scores.items() if k in ACCURACY_KEYS}
+    return {k: v for k, v in score(session, data, limit).items() if k in ACCURACY_KEYS}
 
 
 def _child(conn, cell: dict[str, Any], settings: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..formats import suffixes
+from ..models.resolve import CHECKPOINT_SUFFIXES
 from .row import row_key
 
 
@@ -50,6 +51,9 @@ def expand_files(target: str) -> list[Path]:
         if not files:
             raise UsageError(f"no model files ({', '.join(sorted(known))}) in {target}")
         return files
+    if path.is_file() and path.suffix not in known and path.suffix not in CHECKPOINT_SUFFIXES:
+        raise UsageError(f"{path.name}: not a model file edgecv reads ({', '.join(sorted(known))}; a format plugin "
+                         "adds others) nor a checkpoint")
     if path.suffix in known:
         if not path.is_file():
             raise UsageError(f"model file not found: {target}")

@@ -7,11 +7,13 @@ older edgecv (fewer fields, no ``key``) reads back, and fields this version does
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
-ACCURACY_KEYS = ("top1", "top5", "map50_95", "map50")
-HEADLINE_KEYS = ("top1", "map50_95")  # a row's one accuracy figure: top-1 for classifiers, mAP50-95 for detectors
+from ..metrics import ACCURACY_KEYS, HEADLINE
+
+HEADLINE_KEYS = tuple(HEADLINE.values())  # a row's one accuracy figure: top-1 for classifiers, mAP50-95 for detectors
 KEY_FIELDS = ("model", "format", "precision", "runtime", "provider", "device", "imgsz", "batch")
 
 

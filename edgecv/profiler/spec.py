@@ -12,8 +12,9 @@ strings, missing keys) read back unchanged.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Any, Sequence
+from typing import Any
 
 from ..errors import UsageError
 

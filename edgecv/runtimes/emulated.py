@@ -19,8 +19,9 @@ def open_emulated(device: Device, path: Path, runtime: str, threads: int | None,
     emulator = Emulator()
     package = {"onnxruntime": "onnxruntime", "litert": "ai-edge-litert"}[runtime]
     if package not in emulator.versions:
+        extra = "onnx" if runtime == "onnxruntime" else "tflite"
         raise MissingDependencyError(f"the emulated {device.name} runs the host's own {package} version, and the host "
-                                     f"has none: install it (pip install 'edgecv[{'onnx' if runtime == 'onnxruntime' else 'tflite'}]')")
+                                     f"has none: install it (pip install 'edgecv[{extra}]')")
     emulator.ensure(log)
     args = ["serve", str(Path(path).resolve()), "--runtime", runtime, *(["--threads", str(threads)] if threads else [])]
     return RemoteSession(emulator.command(device, args), emulator.env(), f"{device.name} (emulated)")

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,7 @@ class Session(ABC):
                 "device": self.device, "emulated": self.emulated, "init_ms": round(self.init_ms, 3),
                 "inputs": [i.to_dict() for i in self.inputs], "outputs": [o.to_dict() for o in self.outputs]}
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (optional: most runtimes hold nothing to release)
         """Release the runtime's resources (a remote session ends its device process)."""
 
     def __enter__(self) -> Session:

@@ -69,13 +69,11 @@ class TorchSession(Session):
                                        self.inputs, self.outputs, roles, {"target": target, "weights": weights})
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        from ..models.yolo_ops import decode
+        from ..models.heads import decoded
 
         torch = self.torch
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(np.ascontiguousarray(feeds["input"])).to(self.device_name))
-            if self.task == "detection":
-                out = decode(out, self.net.reg_max, self.net.strides)
+            out = decoded(self.net, self.net(torch.from_numpy(np.ascontiguousarray(feeds["input"])).to(self.device_name)))
             outs = out if isinstance(out, tuple) else (out,)
             return [o.float().cpu().numpy() for o in outs]
 

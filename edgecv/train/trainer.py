@@ -13,14 +13,22 @@ from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from ..data import get_dataset
 from ..data.builtin import DEFAULT_SIZES
 from ..errors import TrainError, UsageError
-from ..evaluate import Evaluator, torch_predictor
-from ..models.checkpoint import save_checkpoint
+from ..metrics import HEADLINE
 from ..models.api import create_model, get_card
+from ..models.checkpoint import save_checkpoint
+from ..scoring import score
 from .data import cache_items, detection_batch, flip_and_shift, load_tensors
 
 
@@ -108,7 +116,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         train_t = load_tensors(train_ds, pre, cfg.workers, lambda n: bar.advance(task, n))
         task = bar.add_task("preparing val", total=len(val_ds), info=f"{cfg.data} @ {imgsz}px")
         val_ds = cache_items(val_ds, cfg.workers, lambda n: bar.advance(task, n))
-        evaluator = Evaluator(val_ds, pre, batch_size=64)
         steps_per_epoch = math.ceil(len(train_ds) / cfg.batch)
         optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         total, warmup = cfg.epochs * steps_per_epoch, min(steps_per_epoch, 300)
@@ -116,7 +123,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
         criterion = _criterion(card.task, train_ds.num_classes, model)
         flip = train_ds.flip_invariant
-        history, best, metric = [], None, "top1" if card.task == "classification" else "map50_95"
+        history, best, metric = [], None, HEADLINE[card.task]
         for epoch in range(1, cfg.epochs + 1):
             model.train()
             task = bar.add_task(f"epoch {epoch}/{cfg.epochs}", total=steps_per_epoch, info="")
@@ -138,8 +145,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                 running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
                 bar.update(task, advance=1, info=f"loss {running:.3f}  {seen / (time.perf_counter() - t0):.0f} img/s")
             val_task = bar.add_task("  validating", total=len(val_ds), info="")
-            evaluator.progress = lambda n: bar.advance(val_task, n)
-            scores = evaluator(torch_predictor(model, card.task))
+            scores = score(model, val_ds, preprocess=pre, batch_size=64,
+                           progress=lambda done, total: bar.update(val_task, completed=done))  # noqa: B023
             record = {"epoch": epoch, "loss": round(running, 5), **{k: round(v, 3) for k, v in scores.items()}}
             history.append(record)
             bar.update(val_task, info=", ".join(f"{k} {v:.2f}" for k, v in scores.items() if k != "images"))
