@@ -4,7 +4,7 @@ from ._version import __version__
 from .errors import EdgecvError, MissingDependencyError, UsageError, WeightsError
 
 __all__ = ["__version__", "EdgecvError", "MissingDependencyError", "UsageError", "WeightsError",
-           "create_model", "list_models", "get_card", "export", "load", "profile"]
+           "create_model", "list_models", "get_card", "export", "load", "profile", "ProfileSpec", "score"]
 
 
 def __getattr__(name: str):
@@ -25,4 +25,12 @@ def __getattr__(name: str):
         from .profiler.run import profile
 
         return profile
+    if name == "ProfileSpec":
+        from .profiler.spec import ProfileSpec
+
+        return ProfileSpec
+    if name == "score":
+        from .scoring import score
+
+        return score
     raise AttributeError(f"module 'edgecv' has no attribute {name!r}")

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from .data.base import Dataset
-from .data.transforms import preprocess_batch
 from .errors import UsageError
 from .metrics.classification import topk_correct
 from .metrics.detection import coco_map
+from .portable.preprocess import preprocess_batch
 from .preprocess import Preprocess
 
 Predictor = Callable[[np.ndarray], Any]

@@ -406,3 +406,30 @@ def test_a_tflite_without_signature_runs_on_a_board_over_ssh(zoo_artifacts, sshd
         out = board.run(x)
     host = edgecv.load(path).run(x)
     assert out.keys() == host.keys() and all(np.array_equal(out[k], host[k]) for k in host)
+
+
+def test_the_device_script_is_the_portable_package_reproducibly_and_imports_only_numpy_and_runtimes(tmp_path):
+    """The zipapp a board runs is built from edgecv/portable (what the host imports), byte for byte the same
+    every time (its digest names the copy pushed to a board), and needs nothing beyond numpy, a runtime and
+    optionally Pillow: checked on the package's own imports, so a new host-only import fails here."""
+    import ast
+    import zipfile
+
+    from edgecv.devices.script import PORTABLE, device_script, script_digest
+
+    a = write_device_script(tmp_path / "a.pyz").read_bytes()
+    device_script.cache_clear()
+    assert device_script() == a and len(script_digest()) == 16
+    with zipfile.ZipFile(tmp_path / "a.pyz") as zf:
+        names = sorted(zf.namelist())
+    assert names == ["__main__.py", *sorted(f"edgecv_portable/{p.name}" for p in PORTABLE.glob("*.py"))]
+    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "PIL"}
+    for path in PORTABLE.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                roots = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            assert set(roots) <= allowed, f"{path.name} imports {roots}: a board has only numpy and a runtime"

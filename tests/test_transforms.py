@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import edgecv
-from edgecv.data.transforms import preprocess, resize
+from edgecv.portable.preprocess import preprocess, resize
 from edgecv.preprocess import Preprocess
 
 RNG = np.random.default_rng(0)

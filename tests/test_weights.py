@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 import edgecv
-from edgecv.models.weights import read_state_dict
+from edgecv.models.state_dict import read_state_dict
 
 
 def _trained_lenet(num_classes: int = 10) -> torch.nn.Module:

@@ -11,8 +11,8 @@ import dataclasses
 import numpy as np
 
 from ..data import get_dataset
-from ..data.transforms import preprocess_batch
 from ..errors import DataError
+from ..portable.preprocess import preprocess_batch
 from ..preprocess import Preprocess
 
 

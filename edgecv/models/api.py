@@ -96,7 +96,7 @@ def create_model(
 
         weights = default_weights(name)
     if weights is not None:
-        from .weights import classes_in_state_dict, read_state_dict
+        from .state_dict import classes_in_state_dict, read_state_dict
 
         meta = read_checkpoint_meta(weights)
         if meta is not None and meta.get("model") not in (None, name):
@@ -117,7 +117,7 @@ def create_model(
         kwargs["num_classes"] = num_classes
     model = build_model(name, **kwargs)
     if state is not None:
-        from .weights import load_state_dict
+        from .state_dict import load_state_dict
 
         load_state_dict(model, state, source=str(weights))
     if num_classes is not None and num_classes != card.num_classes:

@@ -50,7 +50,7 @@ def load_user_module(target: str, weights: str | None = None, input_size: int = 
 
     from ..preprocess import Preprocess
     from .card import ModelCard
-    from .weights import load_state_dict, read_state_dict
+    from .state_dict import load_state_dict, read_state_dict
 
     file, _, factory = target.rpartition(":")
     path = Path(file)

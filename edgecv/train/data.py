@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ..data.base import Dataset, InMemory
-from ..data.transforms import preprocess
 from ..errors import DataError
+from ..portable.preprocess import preprocess
 from ..preprocess import Preprocess
 
 MAX_BYTES = 6 * 1024 ** 3  # in-memory training set limit (fp16 tensors)

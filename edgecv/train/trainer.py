@@ -65,7 +65,7 @@ def _input_size(cfg: TrainConfig, card) -> int:
 def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list[str]:
     """Load every tensor that fits. Tensors that differ only in the class dimension (a classifier, or
     YOLO's class convolution at each stride) stay freshly initialised for the new classes."""
-    from ..models.weights import classes_in_state_dict, load_state_dict, read_state_dict
+    from ..models.state_dict import classes_in_state_dict, load_state_dict, read_state_dict
 
     state = read_state_dict(weights)
     own = model.state_dict()
