@@ -11,7 +11,8 @@ from .app import cli
 
 @cli.command("export")
 @click.argument("target")
-@click.option("--format", "formats", default="onnx", show_default=True, help="Comma-separated: onnx, tflite.")
+@click.option("--format", "formats", default="onnx", show_default=True,
+              help="Comma-separated: onnx, tflite, or a format plugin's.")
 @click.option("--precision", "precisions", default="fp32", show_default=True,
               help="Comma-separated: fp32, fp16, int8 (static, calibrated), int8-dynamic (TFLite).")
 @click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the model's / the weights' training size).")

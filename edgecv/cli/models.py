@@ -97,12 +97,13 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
     from rich.progress import Progress
 
     from ..evaluate import evaluate_artifact, evaluate_target
+    from ..formats import format_of
 
-    artifact = target.endswith((".onnx", ".tflite"))
+    artifact = format_of(target) is not None
     if artifact and (weights or imgsz):
         raise UsageError("--weights and --imgsz apply to zoo models and checkpoints; an artifact has its own")
     if not artifact and (runtime or provider or device or threads):
-        raise UsageError("--runtime, --provider, --device and --threads apply to exported .onnx/.tflite files")
+        raise UsageError("--runtime, --provider, --device and --threads apply to exported model files")
     with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
         task = bar.add_task(f"evaluating {target}", total=None)
         update = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731

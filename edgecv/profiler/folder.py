@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .row import Row
 
 Log = Callable[[str], None]
 
@@ -56,15 +57,18 @@ def locked(out: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def read_rows(path: Path) -> dict[str, dict[str, Any]]:
+def read_rows(path: Path) -> dict[str, Row]:
+    """The rows saved so far, by key. A line cut short by an interrupted run, or anything else that is not a
+    whole row, is skipped: that cell runs again."""
     rows = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by an interrupted run: that cell runs again
-            rows[row["key"]] = row
+                row = Row.from_dict(json.loads(line))
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                continue
+            if isinstance(row.key, str):
+                rows[row.key] = row
     return rows
 
 

@@ -78,7 +78,7 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
     with locked(out):
         saved = out / "rows.jsonl"
-        done = {key: Row.from_dict(r) for key, r in read_rows(saved).items()}
+        done = read_rows(saved)
         todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
         stale = [c for c in todo if c.key in done]
         if done:
