@@ -16,8 +16,8 @@ from pathlib import Path
 
 import edgecv
 from edgecv.data import get_dataset
-from edgecv.evaluate import Evaluator, torch_predictor
 from edgecv.models.checkpoint import read_checkpoint_meta, save_checkpoint
+from edgecv.scoring import score
 
 WEIGHTS = Path(edgecv.__file__).parent / "weights"
 
@@ -32,7 +32,7 @@ def main(runs: Path) -> None:
                                  half=True)
         stored = edgecv.create_model(meta["model"], weights=target)
         val = get_dataset(meta["dataset"], "val", imgsz=meta["imgsz"])
-        scores = Evaluator(val, stored.card.preprocess, batch_size=64)(torch_predictor(stored, meta["task"]))
+        scores = score(stored, val, batch_size=64)
         args = meta["train_args"]
         command = (f"edgecv train {meta['model']} --data {meta['dataset']} --epochs {args['epochs']} "
                    f"--batch {args['batch']} --lr {args['lr']} --seed {args['seed']}"
