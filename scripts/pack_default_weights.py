@@ -22,6 +22,14 @@ from edgecv.scoring import score
 WEIGHTS = Path(edgecv.__file__).parent / "weights"
 
 
+def _augment_flags(asked: dict) -> str:
+    """The augmentation options a run was given, where they differ from the defaults."""
+    from edgecv.train.augment import Augment
+
+    defaults = Augment().to_dict()
+    return "".join(f" --{k} {v:g}" for k, v in asked.items() if v is not None and v != defaults.get(k))
+
+
 def main(runs: Path) -> None:
     manifest = json.loads((WEIGHTS / "manifest.json").read_text())
     for best in sorted(runs.glob("*/best.safetensors")):
@@ -37,7 +45,8 @@ def main(runs: Path) -> None:
         command = (f"edgecv train {meta['model']} --data {meta['dataset']} --epochs {args['epochs']} "
                    f"--batch {args['batch']} --lr {args['lr']} --seed {args['seed']}"
                    + "".join(f" --model-arg {k}={v}" for k, v in args.get("model_args", {}).items())
-                   + (" --from-scratch" if meta["task"] == "detection" and not args.get("weights") else ""))
+                   + (" --from-scratch" if meta["task"] == "detection" and not args.get("weights") else "")
+                   + _augment_flags(args.get("augment") or {}))
         manifest[meta["model"]] = {
             "file": name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "dataset": meta["dataset"],
             "imgsz": meta["imgsz"], "epoch": meta["epoch"], "val": {k: round(v, 2) for k, v in scores.items()},

@@ -1,4 +1,4 @@
-"""Getting a dataset into memory as network-ready tensors, and the batch augmentations used in training."""
+"""Getting a dataset into memory as network-ready tensors (the augmentations are in ``augment.py``)."""
 
 from __future__ import annotations
 
@@ -70,35 +70,3 @@ def load_tensors(ds: Dataset, pre: Preprocess, workers: int, on_done: Callable[[
         return {"x": x, "y": torch.tensor([it[1] for it in items], dtype=torch.long)}
     return {"x": x, "boxes": [torch.from_numpy(np.asarray(it[1], np.float32)) for it in items],
             "classes": [torch.from_numpy(np.asarray(it[2], np.int64)) for it in items]}
-
-
-def flip_and_shift(x: torch.Tensor, gen: torch.Generator, flip: bool, max_shift: int) -> torch.Tensor:
-    """Classification augmentation: random horizontal flip and a random translation (edge-replicated)."""
-    if flip:
-        mask = torch.rand(x.shape[0], generator=gen) < 0.5
-        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
-    if max_shift > 0:
-        padded = torch.nn.functional.pad(x, (max_shift,) * 4, mode="replicate")
-        offsets = torch.randint(0, 2 * max_shift + 1, (x.shape[0], 2), generator=gen)
-        h, w = x.shape[-2:]
-        x = torch.stack([padded[i, :, dy: dy + h, dx: dx + w] for i, (dy, dx) in enumerate(offsets.tolist())])
-    return x
-
-
-def detection_batch(x: torch.Tensor, boxes: list[torch.Tensor], classes: list[torch.Tensor], gen: torch.Generator,
-                    flip: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Random horizontal flips, then pad targets to ``[B, M, ...]`` with a mask."""
-    width = x.shape[-1]
-    boxes = [b.clone() for b in boxes]
-    if flip:
-        mask = torch.rand(x.shape[0], generator=gen) < 0.5
-        x = torch.where(mask[:, None, None, None], x.flip(-1), x)
-        for i in torch.nonzero(mask).flatten().tolist():
-            boxes[i][:, [0, 2]] = width - boxes[i][:, [2, 0]]
-    m = max(1, max(len(b) for b in boxes))
-    gt_boxes = torch.zeros(len(boxes), m, 4)
-    gt_labels = torch.zeros(len(boxes), m, dtype=torch.long)
-    gt_mask = torch.zeros(len(boxes), m, dtype=torch.bool)
-    for i, (b, c) in enumerate(zip(boxes, classes)):
-        gt_boxes[i, : len(b)], gt_labels[i, : len(c)], gt_mask[i, : len(b)] = b, c, True
-    return x, gt_labels, gt_boxes, gt_mask

@@ -29,7 +29,8 @@ from ..metrics import HEADLINE
 from ..models.api import create_model, get_card
 from ..models.checkpoint import save_checkpoint
 from ..scoring import score
-from .data import cache_items, detection_batch, flip_and_shift, load_tensors
+from .augment import Augment, classification_batch, detection_batch
+from .data import cache_items, load_tensors
 
 
 @dataclass
@@ -49,6 +50,7 @@ class TrainConfig:
     workers: int = 2
     from_scratch: bool = False  # detection: do not start from edgecv's default detector weights
     model_args: dict[str, Any] = field(default_factory=dict)  # architecture arguments, e.g. stochastic_depth_prob
+    augment: Augment = field(default_factory=Augment)  # --fliplr, --shift, --scale, --colour, --mosaic
 
 
 def _progress() -> Progress:
@@ -122,7 +124,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
         criterion = _criterion(card.task, train_ds.num_classes, model)
-        flip = train_ds.flip_invariant
+        aug = cfg.augment.for_data(train_ds.flip_invariant, card.task)
+        bar.console.print(f"augmentation: {aug.describe(card.task)}"
+                          + ("" if cfg.augment.fliplr is not None or aug.fliplr else
+                             f" ({cfg.data} says its classes are not mirror images)"))
         history, best, metric = [], None, HEADLINE[card.task]
         for epoch in range(1, cfg.epochs + 1):
             model.train()
@@ -131,7 +136,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             t0, seen, running = time.perf_counter(), 0, 0.0
             for step in range(steps_per_epoch):
                 idx = order[step * cfg.batch: (step + 1) * cfg.batch]
-                loss = _step(card.task, train_t, idx, model, criterion, gen, flip, imgsz)
+                loss = _step(card.task, train_t, idx, model, criterion, gen, aug)
                 if not torch.isfinite(loss):  # NaN weights must never reach a checkpoint
                     kept = f"{out / 'last.safetensors'} (epoch {epoch - 1})" if history else "none was written"
                     raise TrainError(f"training stopped at epoch {epoch}, step {step + 1}: the loss is "
@@ -152,7 +157,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             bar.update(val_task, info=", ".join(f"{k} {v:.2f}" for k, v in scores.items() if k != "images"))
             meta = {"model": cfg.model, "task": card.task, "num_classes": train_ds.num_classes,
                     "labels": train_ds.labels, "preprocess": pre.to_dict(), "imgsz": imgsz, "dataset": cfg.data,
-                    "model_args": cfg.model_args,
+                    "model_args": cfg.model_args, "augment": aug.to_dict(),
                     "epoch": epoch, "metrics": record, "train_args": dataclasses.asdict(cfg)}
             save_checkpoint(model, out / "last.safetensors", meta)
             if best is None or scores[metric] > best[metric]:
@@ -171,14 +176,13 @@ def _criterion(task: str, num_classes: int, model: torch.nn.Module):
     return YoloLoss(num_classes, model.reg_max, model.strides)
 
 
-def _step(task: str, data: dict, idx: torch.Tensor, model, criterion, gen, flip: bool, imgsz: int) -> torch.Tensor:
+def _step(task: str, data: dict, idx: torch.Tensor, model, criterion, gen, aug: Augment) -> torch.Tensor:
     x = data["x"][idx].float()
     if task == "classification":
-        x = flip_and_shift(x, gen, flip, max_shift=max(1, imgsz // 16))
-        return criterion(model(x), data["y"][idx])
+        return criterion(model(classification_batch(x, aug, gen)), data["y"][idx])
     boxes = [data["boxes"][i] for i in idx.tolist()]
     classes = [data["classes"][i] for i in idx.tolist()]
-    x, labels, gt_boxes, mask = detection_batch(x, boxes, classes, gen, flip)
+    x, labels, gt_boxes, mask = detection_batch(x, boxes, classes, aug, gen)
     loss, _ = criterion(model(x), labels, gt_boxes, mask)
     return loss
 
