@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -61,3 +62,34 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
         for a in bad:
             click.echo(f"WARNING: {a.path.name} does not behave like the PyTorch model: "
                        f"{'; '.join(a.parity['failed'])}", err=True)
+
+
+@cli.command("layers")
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.argument("reference", required=False, type=click.Path(dir_okay=False))
+@click.option("--data", help="Images to analyse on (val split; default: the data recorded at export).")
+@click.option("--limit", type=click.IntRange(1), default=32, show_default=True, help="Val images used.")
+@click.option("--threads", type=click.IntRange(1), help="onnxruntime threads.")
+@click.option("--top", type=click.IntRange(1), default=15, show_default=True, help="Rows shown, worst SQNR first.")
+@click.option("--json", "as_json", is_flag=True, help="Print every layer as JSON.")
+def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: int, threads: int | None, top: int,
+               as_json: bool) -> None:
+    """Which layers int8 hurts, and what each costs: ARTIFACT (an int8 .onnx) against REFERENCE (the float
+    model it came from; default: the fp32 file of the same export beside it), layer by layer, on real images.
+
+    SQNR is the layer output's signal-to-quantization-noise ratio in dB (about 6 dB per bit; low is bad);
+    ms and share are the layer's kernel time in the int8 model, from onnxruntime's profiler."""
+    from ..quant.layers import analyse
+
+    report = analyse(artifact, reference, data, limit, threads)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    rows = sorted(report["layers"], key=lambda r: r["sqnr_db"])[:top]
+    click.echo(f"{Path(report['artifact']).name} vs {Path(report['reference']).name} on {report['images']} "
+               f"{report['data']} val images: {len(report['layers'])} quantized layers, the {len(rows)} worst:")
+    click.echo(f"{'layer':<28} {'op':<7} {'SQNR dB':>8} {'cosine':>8} {'ms':>7} {'share':>6}")
+    for r in rows:
+        ms = f"{r['ms']:.3f}" if r["ms"] is not None else "-"
+        share = f"{100 * r['share']:.1f}%" if r["share"] is not None else "-"
+        click.echo(f"{r['name'][:28]:<28} {r['op']:<7} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}")

@@ -1,0 +1,185 @@
+"""``edgecv layers``: an int8 ONNX file against the float model it came from, layer by layer.
+
+For each quantized layer (Conv, Gemm, MatMul) it reports, on real preprocessed images:
+
+* the activation error of the layer's output as the next layer reads it (after its QuantizeLinear /
+  DequantizeLinear pair): SQNR in dB (signal power over error power; every 6 dB is one bit) and the cosine
+  similarity, against the same tensor of the float model. The error is what has built up by that layer
+  (every layer before it quantized too), so a sharp drop from one layer to the next points at the culprit;
+* its time in the int8 model, from onnxruntime's own profiler (the fused QLinear kernel the layer became),
+  as milliseconds per call and as a share of the model's kernel time.
+
+Tensors are matched by name: an edgecv int8 file is quantized from the same graph as the fp32 file of the
+same export, so a layer's output keeps its name. TFLite files are not analysed yet.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._optional import import_optional
+from ..errors import UsageError
+
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+
+
+@dataclass
+class Layer:
+    name: str
+    op: str
+    output: str
+    sqnr_db: float
+    cosine: float
+    ms: float | None = None  # per call in the int8 model
+    share: float | None = None  # of the int8 model's kernel time
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _with_outputs(path: Path, names: list[str]):
+    """The model with ``names`` added as graph outputs (float tensors of any shape)."""
+    onnx = import_optional("onnx", "onnx")
+    model = onnx.load(str(path))
+    present = {o.name for o in model.graph.output}
+    model.graph.output.extend(onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+                              for n in names if n not in present)
+    return model
+
+
+def _session(model, threads: int | None, profile: bool = False):
+    ort = import_optional("onnxruntime", "onnx")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    if profile:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="edgecv-layers-")) / "ort")
+    data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+def _run(session, names: list[str], images: np.ndarray) -> dict[str, list[np.ndarray]]:
+    feed = session.get_inputs()[0].name
+    out: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for x in images:
+        values = session.run(names, {feed: x[None]})
+        for n, v in zip(names, values):
+            out[n].append(np.asarray(v, np.float64).ravel())
+    return out
+
+
+def _as_quantized(graph, name: str) -> str:
+    """The tensor the next layer reads in place of ``name``: its QuantizeLinear -> DequantizeLinear output. The
+    raw output of a quantized Conv is not it: a following ReLU/Clip is folded into the quantization range."""
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    for q in consumers.get(name, []):
+        if q.op_type == "QuantizeLinear":
+            for dq in consumers.get(q.output[0], []):
+                if dq.op_type == "DequantizeLinear":
+                    return dq.output[0]
+    return name  # kept in float
+
+
+def errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
+    """SQNR and cosine of every quantized layer's output, in graph order."""
+    onnx = import_optional("onnx", "onnx")
+    q_graph = onnx.load(str(quantized)).graph
+    r_outputs = {o for n in onnx.load(str(reference)).graph.node for o in n.output}
+    layers = [(n.name, n.op_type, n.output[0]) for n in q_graph.node
+              if n.op_type in QUANTIZED_OPS and n.output[0] in r_outputs]
+    if not layers:
+        raise UsageError(f"{quantized.name} and {reference.name} share no layer outputs: is the reference the float "
+                         "model this int8 file was quantized from?")
+    seen = {out: _as_quantized(q_graph, out) for _, _, out in layers}
+    names = [out for _, _, out in layers]
+    got = _run(_session(_with_outputs(quantized, list(seen.values())), threads), list(seen.values()), images)
+    want = _run(_session(_with_outputs(reference, names), threads), names, images)
+    result = []
+    for (name, op, out) in layers:
+        ref, q = np.concatenate(want[out]), np.concatenate(got[seen[out]])
+        noise = float(np.sum((ref - q) ** 2))
+        signal = float(np.sum(ref ** 2))
+        sqnr = 10 * np.log10(signal / noise) if noise > 0 else float("inf")
+        norm = float(np.linalg.norm(ref) * np.linalg.norm(q))
+        result.append(Layer(name, op, out, round(float(sqnr), 2), round(float(ref @ q / norm), 6) if norm else 1.0))
+    return result
+
+
+def kernel_times(quantized: Path, images: np.ndarray, threads: int | None = None, runs: int = 10) -> dict[str, float]:
+    """Milliseconds per call of each node onnxruntime ran (after its QDQ fusion), by node name."""
+    session = _session(str(quantized), threads, profile=True)
+    feed = session.get_inputs()[0].name
+    for k in range(runs + 2):
+        session.run(None, {feed: images[k % len(images)][None]})
+    trace = Path(session.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink(missing_ok=True)
+    totals: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
+            totals.setdefault(e["name"][: -len("_kernel_time")], []).append(e["dur"] / 1e3)
+    # the first calls warm up: keep the last ``runs`` of each node
+    return {name: float(np.mean(times[-runs:])) for name, times in totals.items()}
+
+
+def attach_times(layers: list[Layer], times: dict[str, float]) -> None:
+    """A fused kernel is named after the layer it came from (``node_Conv_12_token_3``): give each layer the
+    time of the kernels whose names start with its own, and its share of the total."""
+    total = sum(times.values())
+    for layer in layers:
+        mine = [t for kernel, t in times.items() if kernel == layer.name or kernel.startswith(layer.name + "_")]
+        if mine:
+            layer.ms = round(sum(mine), 4)
+            layer.share = round(sum(mine) / total, 4) if total else None
+
+
+
+
+
+def analyse(artifact: str | Path, reference: str | Path | None = None, data: str | None = None, limit: int = 32,
+            threads: int | None = None) -> dict:
+    """``edgecv layers``: every quantized layer of ``artifact`` (an int8 ``.onnx``) against ``reference`` (the
+    float file it came from; default: the fp32 file of the same export beside it), on ``limit`` val images of
+    ``data`` (default: the data recorded at export)."""
+    from ..artifact import read_metadata
+    from ..data import get_dataset
+    from ..portable.preprocess import preprocess_batch
+    from ..preprocess import Preprocess
+
+    path = Path(artifact)
+    meta = read_metadata(path)
+    if path.suffix != ".onnx":
+        raise UsageError(f"edgecv layers reads int8 .onnx files; {path.name} is not one (TFLite is not analysed yet)")
+    if not meta:
+        raise UsageError(f"{path.name} has no edgecv metadata: its preprocessing is unknown, so no real images can "
+                         "be fed to it")
+    if reference is None:
+        guess = path.with_name(path.name.replace(f"-{meta.get('precision')}", "-fp32", 1))
+        if guess == path or not guess.is_file():
+            raise UsageError(f"no fp32 file of the same export beside {path.name}; name the float model: "
+                             f"edgecv layers {path.name} FP32.onnx")
+        reference = guess
+    reference = Path(reference)
+    if not reference.is_file():
+        raise UsageError(f"reference model not found: {reference}")
+    data = data or (meta.get("source") or {}).get("data")
+    if data is None:
+        raise UsageError(f"say which images to analyse {path.name} on with --data")
+    pre = Preprocess.from_dict(meta["preprocess"])
+    ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
+    images, _ = preprocess_batch([ds[i][0] for i in range(len(ds))], pre)
+    layers = errors(path, reference, images, threads)
+    attach_times(layers, kernel_times(path, images, threads))
+    return {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images),
+            "layers": [layer.to_dict() for layer in layers]}
+__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times"]

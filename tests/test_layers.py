@@ -1,0 +1,55 @@
+"""``edgecv layers``: an int8 ONNX file against its float model, layer by layer, on real images."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from edgecv.cli import cli
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def lenet_exports(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exports")
+    ran = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--epochs", "2", "--out", str(out / "run")])
+    assert ran.exit_code == 0, ran.output
+    ran = CliRunner().invoke(cli, ["export", str(out / "run" / "best.safetensors"), "--format", "onnx", "--precision",
+                                   "fp32,int8", "--calib-samples", "64", "--parity-samples", "8", "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    return out
+
+
+def test_every_quantized_layer_gets_its_error_and_its_share_of_the_time(lenet_exports):
+    (int8,) = lenet_exports.glob("*-int8.onnx")
+    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "16", "--json"])
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.output)
+    assert report["reference"].endswith("-fp32.onnx") and report["images"] == 16 and report["data"] == "digits"
+    layers = report["layers"]
+    assert [layer["op"] for layer in layers].count("Conv") == 2 and len(layers) >= 4  # LeNet-5: 2 convs, 2-3 fc
+    assert all(math.isfinite(layer["sqnr_db"]) and layer["sqnr_db"] > 10 for layer in layers)  # int8 is ~4-7 bits
+    assert all(0.9 < layer["cosine"] <= 1.0 for layer in layers)
+    timed = [layer for layer in layers if layer["ms"] is not None]
+    assert len(timed) >= len(layers) - 1 and 0 < sum(layer["share"] for layer in timed) <= 1.0
+    table = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "8", "--top", "2"])
+    assert table.exit_code == 0 and "the 2 worst" in table.output and "SQNR dB" in table.output
+
+
+def test_what_it_cannot_analyse_is_said_in_one_line(lenet_exports, tmp_path):
+    (int8,) = lenet_exports.glob("*-int8.onnx")
+    lonely = tmp_path / int8.name
+    lonely.write_bytes(int8.read_bytes())
+    ran = CliRunner().invoke(cli, ["layers", str(lonely)])
+    assert ran.exit_code == 2 and "no fp32 file of the same export beside" in ran.output
+    (fp32,) = lenet_exports.glob("*-fp32.onnx")
+    ran = CliRunner().invoke(cli, ["layers", str(int8), str(fp32), "--limit", "4", "--json"])
+    assert ran.exit_code == 0  # the reference named explicitly
+    tflite = tmp_path / "m.tflite"
+    tflite.write_bytes(b"")
+    ran = CliRunner().invoke(cli, ["layers", str(tflite)])
+    assert ran.exit_code == 2 and ran.output.count("\n") == 1
