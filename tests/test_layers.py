@@ -53,3 +53,41 @@ def test_what_it_cannot_analyse_is_said_in_one_line(lenet_exports, tmp_path):
     tflite.write_bytes(b"")
     ran = CliRunner().invoke(cli, ["layers", str(tflite)])
     assert ran.exit_code == 2 and ran.output.count("\n") == 1
+
+
+def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet_exports, tmp_path):
+    (int8,) = lenet_exports.glob("*-int8.onnx")
+    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "8", "--float-accuracy", "2", "--eval-limit", "64",
+                                   "--json"])
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.output)
+    acc = report["accuracy"]
+    assert acc["metric"] == "top1" and acc["eval_images"] == 64 and 0 <= acc["int8"] <= 100
+    measured = [layer for layer in report["layers"] if layer["float_gain"] is not None]
+    worst = sorted(report["layers"], key=lambda layer: layer["sqnr_db"])[:2]
+    assert [m["name"] for m in sorted(measured, key=lambda m: m["sqnr_db"])] == [w["name"] for w in worst]
+
+    import onnx
+
+    from edgecv.artifact import read_metadata
+
+    keep = worst[0]["name"]
+    out = tmp_path / "kept"
+    ran = CliRunner().invoke(cli, ["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
+                                   "--precision", "int8", "--keep-float", keep, "--parity-samples", "8",
+                                   "--calib-samples", "64", "--out", str(out)])
+    assert ran.exit_code == 0, ran.output
+    (kept,) = out.glob("*-int8.onnx")
+    assert read_metadata(kept)["calibration"]["keep_float"] == [keep]
+    graph = onnx.load(str(kept)).graph
+    node = next(n for n in graph.node if n.name == keep)
+    producers = {o: n.op_type for n in graph.node for o in n.output}
+    assert producers.get(node.input[1]) != "DequantizeLinear"  # its weights stay float
+    assert {i.name for i in graph.initializer} >= {node.input[1]}
+    bad = CliRunner().invoke(cli, ["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
+                                   "--precision", "int8", "--keep-float", "nope", "--parity-samples", "0",
+                                   "--calib-samples", "8", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "names no node" in bad.output
+    tflite = CliRunner().invoke(cli, ["export", "lenet5", "--format", "tflite", "--precision", "int8", "--keep-float",
+                                      keep, "--data", "digits", "--out", str(tmp_path / "t")])
+    assert tflite.exit_code == 2 and "--keep-float is for ONNX" in tflite.output

@@ -36,12 +36,14 @@ from .app import cli
 @click.option("--strict", is_flag=True, help="Fail (exit 1) when an artifact is outside its parity tolerance.")
 @click.option("--reduce-range", is_flag=True, help="ONNX int8: 7-bit weights, so x86 CPUs without VNNI compute "
               "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
+@click.option("--keep-float", metavar="NODE,...", help="ONNX int8: leave these layers in float (edgecv layers "
+              "lists them, worst first).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
                data: str | None, calib_samples: int, calib_method: str, weights: str | None, layout: str | None,
                native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool,
-               reduce_range: bool, out: str, as_json: bool) -> None:
+               reduce_range: bool, keep_float: str | None, out: str, as_json: bool) -> None:
     """Export TARGET to ONNX / TFLite at each precision, with metadata and a parity check.
 
     TARGET is a zoo name (default weights), a checkpoint from `edgecv train`, or path/to/module.py:factory
@@ -53,7 +55,8 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
     artifacts = export(target, formats, precisions, data=data, out=out, weights=weights, imgsz=imgsz, batch=batch,
                        dynamic_batch=dynamic_batch, calib_samples=calib_samples, calib_method=calib_method,
                        layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
-                       evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range, log=log)
+                       evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range,
+                       keep_float=[n.strip() for n in (keep_float or "").split(",") if n.strip()], log=log)
     if as_json:
         click.echo(json.dumps({"artifacts": [a.to_dict() for a in artifacts]}, indent=2))
     else:
@@ -71,9 +74,14 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
 @click.option("--limit", type=click.IntRange(1), default=32, show_default=True, help="Val images used.")
 @click.option("--threads", type=click.IntRange(1), help="onnxruntime threads.")
 @click.option("--top", type=click.IntRange(1), default=15, show_default=True, help="Rows shown, worst SQNR first.")
+@click.option("--float-accuracy", "float_layers", type=click.IntRange(0), default=0, show_default=True,
+              metavar="K", help="Re-quantize with each of the K worst layers kept in float and measure the accuracy "
+              "won back (minutes: one quantization and one evaluation per layer).")
+@click.option("--eval-limit", type=click.IntRange(1), default=500, show_default=True,
+              help="With --float-accuracy: val images per accuracy.")
 @click.option("--json", "as_json", is_flag=True, help="Print every layer as JSON.")
 def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: int, threads: int | None, top: int,
-               as_json: bool) -> None:
+               float_layers: int, eval_limit: int, as_json: bool) -> None:
     """Which layers int8 hurts, and what each costs: ARTIFACT (an int8 .onnx) against REFERENCE (the float
     model it came from; default: the fp32 file of the same export beside it), layer by layer, on real images.
 
@@ -81,15 +89,21 @@ def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: in
     ms and share are the layer's kernel time in the int8 model, from onnxruntime's profiler."""
     from ..quant.layers import analyse
 
-    report = analyse(artifact, reference, data, limit, threads)
+    report = analyse(artifact, reference, data, limit, threads, float_layers, eval_limit)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
     rows = sorted(report["layers"], key=lambda r: r["sqnr_db"])[:top]
     click.echo(f"{Path(report['artifact']).name} vs {Path(report['reference']).name} on {report['images']} "
                f"{report['data']} val images: {len(report['layers'])} quantized layers, the {len(rows)} worst:")
-    click.echo(f"{'layer':<28} {'op':<7} {'SQNR dB':>8} {'cosine':>8} {'ms':>7} {'share':>6}")
+    acc = report.get("accuracy")
+    if acc:
+        click.echo(f"{acc['metric']} on {acc['eval_images']} val images: fp32 {acc['fp32']:.2f}, int8 {acc['int8']:.2f}; "
+                   "'float +' is what keeping just that layer in float wins back")
+    click.echo(f"{'layer':<28} {'op':<7} {'SQNR dB':>8} {'cosine':>8} {'ms':>7} {'share':>6}"
+               + (f" {'float +':>8}" if acc else ""))
     for r in rows:
         ms = f"{r['ms']:.3f}" if r["ms"] is not None else "-"
         share = f"{100 * r['share']:.1f}%" if r["share"] is not None else "-"
-        click.echo(f"{r['name'][:28]:<28} {r['op']:<7} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}")
+        gain = f" {r['float_gain']:>+8.2f}" if r["float_gain"] is not None else (f" {'-':>8}" if acc else "")
+        click.echo(f"{r['name'][:28]:<28} {r['op']:<7} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}{gain}")

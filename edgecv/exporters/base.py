@@ -42,6 +42,7 @@ class ExportJob:
     calib_method: str = "minmax"
     float_io: bool = True  # keep float32 inputs/outputs for fp16/int8 artifacts
     reduce_range: bool = False  # int8 ONNX: 7-bit weights, so x86 without VNNI computes what ARM computes
+    keep_float: tuple[str, ...] = ()  # int8 ONNX: node names left in float (see `edgecv layers`)
     cache: dict[str, Any] = field(default_factory=dict)  # per-format intermediate files (the fp32 graph)
 
     def sample(self) -> np.ndarray:
@@ -63,6 +64,7 @@ class Exporter(ABC):
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
     calib_methods: tuple[str, ...] = CALIB_METHODS
     dynamic_batch: bool = True
+    keeps_float: bool = False  # int8 can leave named layers in float (ExportJob.keep_float)
     extra: str = ""  # the edgecv extra that installs ``requires``
     requires: tuple[str, ...] = ()  # top-level modules the converter needs
 
@@ -80,6 +82,8 @@ class Exporter(ABC):
                              f"{', '.join(self.layouts)})")
         if job.batch is None and not self.dynamic_batch:
             raise UsageError(f"{self.format} export does not support --dynamic-batch; pass --batch N")
+        if job.keep_float and not self.keeps_float:
+            raise UsageError(f"{self.format} export cannot keep layers in float yet (--keep-float is for ONNX)")
         if precision == "int8" and job.calib_method not in self.calib_methods:
             raise UsageError(f"{self.format} int8 calibrates with {', '.join(self.calib_methods)} only, "
                              f"not {job.calib_method}")

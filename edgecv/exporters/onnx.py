@@ -19,7 +19,7 @@ import numpy as np
 
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, write_atomic
-from ..errors import EdgecvError
+from ..errors import EdgecvError, UsageError
 from .base import Exporter, ExportJob, first_line, quiet
 
 OPSET = 21
@@ -31,6 +31,7 @@ class OnnxExporter(Exporter):
     suffix = ".onnx"
     default_layout = "NCHW"
     layouts = ("NCHW",)
+    keeps_float = True
     extra = "onnx"
     requires = ("onnx", "onnxscript", "onnxslim", "onnxruntime")
 
@@ -89,35 +90,50 @@ class OnnxExporter(Exporter):
 
     # -- int8 -------------------------------------------------------------------------------------
     def _int8(self, job: ExportJob, fp32: Path, out: Path) -> Path:
-        onnx = import_optional("onnx", "onnx")
-        quant = import_optional("onnxruntime.quantization", "onnx", "onnxruntime")
-        from onnxruntime.quantization.shape_inference import quant_pre_process
+        return quantize_onnx(fp32, out, job.calibration_batches(), job.calib_method, job.reduce_range,
+                             job.keep_float, job.name)
 
-        pre = out.with_name(out.stem + "-pre.onnx")
-        with quiet():
-            quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
-        model = onnx.load(str(pre))
-        name_nodes(model)
-        onnx.save(model, str(pre))
-        input_name = model.graph.input[0].name
-        batches = iter(job.calibration_batches())
 
-        class Reader(quant.CalibrationDataReader):
-            def get_next(self):
-                x = next(batches, None)
-                return None if x is None else {input_name: x}
+def quantize_onnx(fp32: Path, out: Path, batches, method: str = "minmax", reduce_range: bool = False,
+                  keep_float: tuple[str, ...] = (), name: str = "the model") -> Path:
+    """Static QDQ int8 of an fp32 ONNX file (uint8 activations, per-channel int8 weights), calibrated on
+    ``batches`` (NCHW arrays). The float tail after the last heavy op, and the nodes named in ``keep_float``,
+    stay in float. Used by the exporter and by ``edgecv layers``."""
+    onnx = import_optional("onnx", "onnx")
+    quant = import_optional("onnxruntime.quantization", "onnx", "onnxruntime")
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
-        method = {"minmax": quant.CalibrationMethod.MinMax, "entropy": quant.CalibrationMethod.Entropy,
-                  "percentile": quant.CalibrationMethod.Percentile}[job.calib_method]
-        try:
-            with quiet():  # histogram calibrators print progress
-                quant.quantize_static(
-                    str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
-                    activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
-                    calibrate_method=method, nodes_to_exclude=float_tail(model), reduce_range=job.reduce_range)
-        except Exception as exc:
-            raise EdgecvError(f"int8 quantization of {job.name} failed: {first_line(exc)}") from None
-        return out
+    pre = out.with_name(out.stem + "-pre.onnx")
+    with quiet():
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    model = onnx.load(str(pre))
+    name_nodes(model)
+    unknown = sorted(set(keep_float) - {n.name for n in model.graph.node})
+    if unknown:
+        raise UsageError(f"--keep-float names no node of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
+    onnx.save(model, str(pre))
+    input_name = model.graph.input[0].name
+    batches = iter(batches)
+
+    class Reader(quant.CalibrationDataReader):
+        def get_next(self):
+            x = next(batches, None)
+            return None if x is None else {input_name: x}
+
+    calibrate = {"minmax": quant.CalibrationMethod.MinMax, "entropy": quant.CalibrationMethod.Entropy,
+                 "percentile": quant.CalibrationMethod.Percentile}[method]
+    try:
+        with quiet():  # histogram calibrators print progress
+            quant.quantize_static(
+                str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
+                activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
+                calibrate_method=calibrate, nodes_to_exclude=float_tail(model) + list(keep_float),
+                reduce_range=reduce_range)
+    except Exception as exc:
+        raise EdgecvError(f"int8 quantization of {name} failed: {first_line(exc)}") from None
+    finally:
+        pre.unlink(missing_ok=True)
+    return out
 
 
 def global_average_pool(model):

@@ -37,6 +37,7 @@ class Layer:
     cosine: float
     ms: float | None = None  # per call in the int8 model
     share: float | None = None  # of the int8 model's kernel time
+    float_gain: float | None = None  # headline accuracy points won back by keeping just this layer in float
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,11 +147,48 @@ def attach_times(layers: list[Layer], times: dict[str, float]) -> None:
 
 
 
+def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer], data: str,
+                eval_limit: int | None, threads: int | None) -> dict[str, float]:
+    """For each of ``layers``: quantize ``reference`` again exactly as the export did (its recorded
+    calibration), with just that layer kept in float, and measure the headline accuracy on ``data``'s val
+    split. Fills ``Layer.float_gain`` (points against the int8 file itself, measured the same way) and returns
+    the int8 and float accuracies for context."""
+    from ..exporters.calibration import load_images
+    from ..exporters.onnx import OnnxExporter, quantize_onnx
+    from ..metrics import HEADLINE
+    from ..preprocess import Preprocess
+    from ..runtimes import load
+    from ..scoring import score
+
+    cal = meta.get("calibration") or {}
+    if not cal.get("data"):
+        raise UsageError(f"{artifact.name} does not record its calibration (re-export it with this edgecv)")
+    metric = HEADLINE[meta["task"]]
+    pre = Preprocess.from_dict(meta["preprocess"])
+    images, _ = load_images(cal["data"], pre, int(cal["images"]), cal.get("split") or "train")
+
+    def accuracy(path: Path) -> float:
+        with load(path, threads=threads) as session:
+            return score(session, data, eval_limit)[metric]
+
+    baseline = {"int8": accuracy(artifact), "fp32": accuracy(reference)}
+    with tempfile.TemporaryDirectory(prefix="edgecv-layers-") as tmp:
+        for layer in layers:
+            built = quantize_onnx(reference, Path(tmp) / "q.onnx", (images[i:i + 1] for i in range(len(images))),
+                                  cal.get("method", "minmax"), bool(cal.get("reduce_range")),
+                                  tuple(cal.get("keep_float") or ()) + (layer.name,), meta.get("model", "the model"))
+            variant = Path(tmp) / f"variant{artifact.suffix}"
+            OnnxExporter().embed_metadata(built, json.dumps(meta), variant)
+            layer.float_gain = round(accuracy(variant) - baseline["int8"], 3)
+    return {"metric": metric, **baseline}
+
+
 def analyse(artifact: str | Path, reference: str | Path | None = None, data: str | None = None, limit: int = 32,
-            threads: int | None = None) -> dict:
+            threads: int | None = None, float_layers: int = 0, eval_limit: int | None = 500) -> dict:
     """``edgecv layers``: every quantized layer of ``artifact`` (an int8 ``.onnx``) against ``reference`` (the
     float file it came from; default: the fp32 file of the same export beside it), on ``limit`` val images of
-    ``data`` (default: the data recorded at export)."""
+    ``data`` (default: the data recorded at export). With ``float_layers`` K, the K layers of lowest SQNR
+    are each kept in float in turn and the accuracy won back is measured on ``eval_limit`` val images."""
     from ..artifact import read_metadata
     from ..data import get_dataset
     from ..portable.preprocess import preprocess_batch
@@ -180,6 +218,10 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     images, _ = preprocess_batch([ds[i][0] for i in range(len(ds))], pre)
     layers = errors(path, reference, images, threads)
     attach_times(layers, kernel_times(path, images, threads))
-    return {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images),
-            "layers": [layer.to_dict() for layer in layers]}
+    report = {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images)}
+    if float_layers:
+        worst = sorted(layers, key=lambda layer: layer.sqnr_db)[:float_layers]
+        report["accuracy"] = {**float_gains(path, reference, meta, worst, data, eval_limit, threads),
+                              "eval_images": eval_limit}
+    return {**report, "layers": [layer.to_dict() for layer in layers]}
 __all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times"]
