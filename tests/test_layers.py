@@ -91,3 +91,25 @@ def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet
     tflite = CliRunner().invoke(cli, ["export", "lenet5", "--format", "tflite", "--precision", "int8", "--keep-float",
                                       keep, "--data", "digits", "--out", str(tmp_path / "t")])
     assert tflite.exit_code == 2 and "--keep-float is for ONNX" in tflite.output
+
+
+def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_chose(lenet_exports, tmp_path):
+    from edgecv.artifact import read_metadata
+
+    ckpt = str(lenet_exports / "run" / "best.safetensors")
+    out = tmp_path / "budget"
+    ran = CliRunner().invoke(cli, ["export", ckpt, "--format", "onnx", "--precision", "int8", "--max-drop", "0.5",
+                                   "--calib-samples", "64", "--parity-samples", "8", "--eval-limit", "64",
+                                   "--out", str(out), "--json"])
+    assert ran.exit_code == 0, ran.output
+    (_fp32,), (int8,) = out.glob("*-fp32.onnx"), out.glob("*-int8.onnx")  # the fp32 reference is exported too
+    record = read_metadata(int8)["calibration"]["search"]
+    assert record["fits"] and record["max_drop"] == 0.5 and record["metric"] == "top1"
+    assert [t["method"] for t in record["tried"]][:3] == ["minmax", "percentile", "entropy"]
+    assert "held-out" in record["decided_on"] and record["val"]["images"] == 64
+    assert record["chosen"]["drop"] <= 50 and set(record["val"]) >= {"fp32", "int8", "drop"}
+    for args, message in ((["--format", "tflite"], "TFLite is not searched yet"),
+                          (["--precision", "fp32"], "applies to --precision int8")):
+        bad = CliRunner().invoke(cli, ["export", ckpt, "--precision", "int8", "--max-drop", "0.01", *args,
+                                       "--out", str(tmp_path / "x")])
+        assert bad.exit_code == 2 and message in bad.output

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..errors import EdgecvError, UsageError
 from .app import cli
 
 
@@ -38,12 +39,14 @@ from .app import cli
               "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
 @click.option("--keep-float", metavar="NODE,...", help="ONNX int8: leave these layers in float (edgecv layers "
               "lists them, worst first).")
+@click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="ONNX int8: search calibrations, then "
+              "layers kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
                data: str | None, calib_samples: int, calib_method: str, weights: str | None, layout: str | None,
                native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool,
-               reduce_range: bool, keep_float: str | None, out: str, as_json: bool) -> None:
+               reduce_range: bool, keep_float: str | None, max_drop: float | None, out: str, as_json: bool) -> None:
     """Export TARGET to ONNX / TFLite at each precision, with metadata and a parity check.
 
     TARGET is a zoo name (default weights), a checkpoint from `edgecv train`, or path/to/module.py:factory
@@ -52,19 +55,60 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
     from ..exporters.api import export
 
     log = (lambda msg: None) if as_json else (lambda msg: click.echo(msg, err=True))
+    if max_drop is not None:
+        formats, precisions = _budget_plan(formats, precisions, log)
     artifacts = export(target, formats, precisions, data=data, out=out, weights=weights, imgsz=imgsz, batch=batch,
                        dynamic_batch=dynamic_batch, calib_samples=calib_samples, calib_method=calib_method,
                        layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
                        evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range,
                        keep_float=[n.strip() for n in (keep_float or "").split(",") if n.strip()], log=log)
+    searches = _within_budget(artifacts, max_drop, eval_limit, log) if max_drop is not None else {}
     if as_json:
-        click.echo(json.dumps({"artifacts": [a.to_dict() for a in artifacts]}, indent=2))
+        click.echo(json.dumps({"artifacts": [{**a.to_dict(), **({"search": searches[a.path]} if a.path in searches
+                                                                 else {})} for a in artifacts]}, indent=2))
     else:
         export_table(artifacts)
         bad = [a for a in artifacts if a.parity and a.parity["failed"]]
         for a in bad:
             click.echo(f"WARNING: {a.path.name} does not behave like the PyTorch model: "
                        f"{'; '.join(a.parity['failed'])}", err=True)
+    missed = [(path, record) for path, record in searches.items() if not record["fits"]]
+    if missed:
+        path, record = missed[0]
+        raise EdgecvError(f"no int8 variant of {path.name} is within --max-drop {max_drop:g}: the best found (written) "
+                          f"loses {record['chosen']['drop']:.2f} points on held-out training images, "
+                          f"{record['val']['drop']:.2f} on val")
+
+
+def _budget_plan(formats: str, precisions: str, log) -> tuple[str, str]:
+    """--max-drop searches ONNX int8 against the fp32 file of the same export, which is added if missing."""
+    fmts = [f.strip() for f in formats.split(",") if f.strip()]
+    precs = [p.strip() for p in precisions.split(",") if p.strip()]
+    if "int8" not in precs:
+        raise UsageError("--max-drop applies to --precision int8")
+    if fmts != ["onnx"]:
+        raise UsageError("--max-drop searches ONNX int8 (--format onnx); TFLite is not searched yet")
+    if "fp32" not in precs:
+        log("--max-drop: exporting fp32 too, the reference the search measures against")
+        precs.insert(0, "fp32")
+    return ",".join(fmts), ",".join(precs)
+
+
+def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> dict:
+    from ..artifact import read_metadata
+    from ..quant.budget import search
+
+    fp32 = next(a for a in artifacts if a.precision == "fp32")
+    searches = {}
+    for art in (a for a in artifacts if a.precision == "int8"):
+        record = search(art.path, fp32.path, max_drop, eval_limit=eval_limit, log=log)
+        art.metadata, art.parity = read_metadata(art.path), None  # the file is now the chosen variant
+        chosen, val = record["chosen"], record["val"]
+        log(f"{art.path.name}: {chosen['method']} calibration, {len(chosen['keep_float'])} layer(s) in float; "
+            f"val {record['metric']} fp32 {val['fp32']:.2f}, int8 {val['int8']:.2f} (drop {val['drop']:.2f})"
+            + ("" if record["fits"] else f": NOT within {max_drop:g}"))
+        searches[art.path] = record
+    return searches
 
 
 @cli.command("layers")
