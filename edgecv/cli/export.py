@@ -108,7 +108,22 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
             f"val {record['metric']} fp32 {val['fp32']:.2f}, int8 {val['int8']:.2f} (drop {val['drop']:.2f})"
             + ("" if record["fits"] else f": NOT within {max_drop:g}"))
         searches[art.path] = record
+        _record_in_summary(art, record)
     return searches
+
+
+def _record_in_summary(art, record: dict) -> None:
+    """The export summary was written before the search: it gets the search, and loses the plain file's parity."""
+    from ..artifact import write_atomic
+
+    summary = art.path.parent / f"{art.metadata['model']}-{art.metadata['preprocess']['input_size']}-export.json"
+    if not summary.is_file():
+        return
+    doc = json.loads(summary.read_text(encoding="utf-8"))
+    for entry in doc.get("artifacts", []):
+        if entry.get("path") == str(art.path):
+            entry.update(parity=None, search=record, size_bytes=art.path.stat().st_size)
+    write_atomic(summary, json.dumps(doc, indent=2).encode())
 
 
 @cli.command("layers")

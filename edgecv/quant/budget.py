@@ -116,7 +116,8 @@ def search(int8: Path, fp32: Path, max_drop: float, holdout: int = 500, eval_lim
     final = chosen or best
     val = {"fp32": accuracy(fp32, cal["data"], eval_limit), "int8": accuracy(final["path"], cal["data"], eval_limit)}
     record = {"max_drop": max_drop, "metric": metric, "decided_on": f"{len(held)} held-out {cal['data']} training "
-              "images", "fp32": round(reference, 3), "fits": chosen is not None,
+              "images", "resolution": round(100 / len(held), 3),  # points per image: the search cannot see less
+              "fp32": round(reference, 3), "fits": chosen is not None,
               "tried": [{k: v for k, v in e.items() if k != "path"} for e in tried],
               "chosen": {k: v for k, v in final.items() if k != "path"},
               "val": {**{k: round(v, 3) for k, v in val.items()}, "drop": round(val["fp32"] - val["int8"], 3),
