@@ -6,6 +6,10 @@ Exports each model at fp32 and int8 (calibrated on the built-in `shapes` images 
 times batch-1 inference on this CPU. fp32 and int8 sessions are timed in alternating rounds and the
 medians compared, so a drifting machine load hits both alike. Prints one ratio per model and runtime;
 the goal for MobileNetV2 and EfficientNet-B0 at 224 is int8 <= 0.6x fp32.
+
+With ``--max-drop D`` it also times the ONNX file ``edgecv export --max-drop D`` chooses (calibration and
+layers kept in float, searched on held-out shapes images at the same size) in the same alternating rounds,
+so the cost of each kept float layer shows as the ratio's change.
 """
 
 from __future__ import annotations
@@ -70,6 +74,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--calib-samples", type=int, default=128)
+    parser.add_argument("--max-drop", type=float, help="Also time the ONNX int8 variant searched within this drop.")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
@@ -78,7 +83,9 @@ def main() -> None:
     runners = {"onnx": ("onnxruntime", ort_runner), "tflite": ("LiteRT", litert_runner)}
     print(f"batch 1, {args.imgsz}x{args.imgsz}, {args.threads} threads, median of "
           f"{args.rounds}x{args.per_round} runs (fp32 and int8 alternating)")
-    print(f"{'model':20s} {'runtime':12s} {'fp32 ms':>8s} {'int8 ms':>8s} {'int8/fp32':>9s}")
+    budget = args.max_drop is not None
+    print(f"{'model':20s} {'runtime':12s} {'fp32 ms':>8s} {'int8 ms':>8s} {'int8/fp32':>9s}"
+          + (f" {'budget ms':>9s} {'budget/fp32':>11s}  chosen" if budget else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
             for fmt in args.formats.split(","):
@@ -86,9 +93,22 @@ def main() -> None:
                                      calib_samples=args.calib_samples, parity_samples=0)
                 name, make = runners[fmt]
                 paths = {a.precision: a.path for a in arts}
-                ms = median_ms({p: make(paths[p], args.threads) for p in ("fp32", "int8")}, args.rounds, args.per_round)
-                print(f"{model:20s} {name:12s} {ms['fp32']:8.2f} {ms['int8']:8.2f} {ms['int8'] / ms['fp32']:8.2f}x",
-                      flush=True)
+                chosen = ""
+                if budget and fmt == "onnx":
+                    import shutil
+
+                    from edgecv.quant.budget import search
+
+                    paths["budget"] = paths["int8"].with_name(paths["int8"].stem + "-budget.onnx")
+                    shutil.copyfile(paths["int8"], paths["budget"])
+                    record = search(paths["budget"], paths["fp32"], args.max_drop, eval_limit=500, log=lambda m: None)
+                    chosen = (f"{record['chosen']['method']}, {len(record['chosen']['keep_float'])} float layers, "
+                              f"val drop {record['val']['drop']:.2f}" + ("" if record["fits"] else " (does not fit)"))
+                ms = median_ms({p: make(path, args.threads) for p, path in paths.items()}, args.rounds, args.per_round)
+                line = f"{model:20s} {name:12s} {ms['fp32']:8.2f} {ms['int8']:8.2f} {ms['int8'] / ms['fp32']:8.2f}x"
+                if "budget" in ms:
+                    line += f" {ms['budget']:9.2f} {ms['budget'] / ms['fp32']:10.2f}x  {chosen}"
+                print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -96,3 +96,13 @@ def test_help_does_not_import_torch():
 def test_eval_and_train_usage_errors(args, message):
     result = run(*args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_the_device_script_is_written_by_the_cli_and_runs_alone(tmp_path):
+    written = subprocess.run([EDGECV, "devices", "--script", str(tmp_path)], capture_output=True, text=True)
+    assert written.returncode == 0 and "edgecv_device.pyz" in written.stderr
+    alone = subprocess.run([sys.executable, "-I", str(tmp_path / "edgecv_device.pyz"), "--help"], capture_output=True,
+                           text=True)
+    assert alone.returncode == 0 and "predict" in alone.stdout
+    here = subprocess.run([sys.executable, "-m", "edgecv.portable", "--help"], capture_output=True, text=True)
+    assert here.returncode == 0 and here.stdout == alone.stdout

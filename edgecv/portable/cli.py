@@ -57,7 +57,9 @@ def print_predictions(report: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edgecv_device", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="edgecv_device", description="Run an edgecv model file with only numpy "
+                                     "and a runtime: predict on images, show its I/O and metadata, time it, or "
+                                     "serve framed requests on stdin (how edgecv drives a board).")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("predict", "info", "bench", "serve"):
         p = sub.add_parser(name)
