@@ -113,3 +113,20 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
         bad = CliRunner().invoke(cli, ["export", ckpt, "--precision", "int8", "--max-drop", "0.01", *args,
                                        "--out", str(tmp_path / "x")])
         assert bad.exit_code == 2 and message in bad.output
+
+
+def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(lenet_exports, tmp_path):
+    pytest.importorskip("litert_torch")
+    ckpt = str(lenet_exports / "run" / "best.safetensors")
+    ran = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "fp32,int8",
+                                   "--calib-samples", "64", "--parity-samples", "0", "--out", str(tmp_path)])
+    assert ran.exit_code == 0, ran.output
+    (int8,) = tmp_path.glob("*-int8.tflite")
+    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "8", "--json"])
+    assert ran.exit_code == 0, ran.output
+    layers = json.loads(ran.output)["layers"]
+    assert {layer["op"] for layer in layers} >= {"CONV_2D", "FULLY_CONNECTED"} and len(layers) >= 4
+    assert all(layer["ms"] is None and math.isfinite(layer["sqnr_db"]) for layer in layers)
+    assert any(layer["name"].startswith(("features", "classifier")) for layer in layers)  # LeNet5's own modules
+    ran = CliRunner().invoke(cli, ["layers", str(int8), "--float-accuracy", "1"])
+    assert ran.exit_code == 2 and "re-quantizes ONNX files" in ran.output

@@ -10,7 +10,9 @@ For each quantized layer (Conv, Gemm, MatMul) it reports, on real preprocessed i
   as milliseconds per call and as a share of the model's kernel time.
 
 Tensors are matched by name: an edgecv int8 file is quantized from the same graph as the fp32 file of the
-same export, so a layer's output keeps its name. TFLite files are not analysed yet.
+same export, so a layer's output keeps its name. TFLite files are compared the same way, on LiteRT's builtin
+kernels with every tensor kept (the ai-edge-quantizer keeps the converter's tensor names; layers are shown
+by their PyTorch module path). LiteRT does not time single ops from Python, so they get no ms/share.
 """
 
 from __future__ import annotations
@@ -105,15 +107,65 @@ def errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | 
     names = [out for _, _, out in layers]
     got = _run(_session(_with_outputs(quantized, list(seen.values())), threads), list(seen.values()), images)
     want = _run(_session(_with_outputs(reference, names), threads), names, images)
-    result = []
-    for (name, op, out) in layers:
-        ref, q = np.concatenate(want[out]), np.concatenate(got[seen[out]])
-        noise = float(np.sum((ref - q) ** 2))
-        signal = float(np.sum(ref ** 2))
-        sqnr = 10 * np.log10(signal / noise) if noise > 0 else float("inf")
-        norm = float(np.linalg.norm(ref) * np.linalg.norm(q))
-        result.append(Layer(name, op, out, round(float(sqnr), 2), round(float(ref @ q / norm), 6) if norm else 1.0))
-    return result
+    return [_compare(name, op, out, np.concatenate(want[out]), np.concatenate(got[seen[out]]))
+            for name, op, out in layers]
+
+
+def _compare(name: str, op: str, output: str, ref: np.ndarray, q: np.ndarray) -> Layer:
+    noise = float(np.sum((ref - q) ** 2))
+    signal = float(np.sum(ref ** 2))
+    sqnr = 10 * np.log10(signal / noise) if noise > 0 else float("inf")
+    norm = float(np.linalg.norm(ref) * np.linalg.norm(q))
+    return Layer(name, op, output, round(float(sqnr), 2), round(float(ref @ q / norm), 6) if norm else 1.0)
+
+
+TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL")
+
+
+def _module_path(tensor: str) -> str:
+    """A converter's tensor name (``NHWC/MobileNetV2_module/Sequential_features/ConvNormAct_0/Conv2d_0;1``,
+    several joined by ``;;``) as the PyTorch module path it came from: ``features.0.0``."""
+    parts = next((p for p in tensor.split(";;") if "Conv2d" in p or "Linear" in p), tensor.split(";;")[0])
+    pieces = [piece.rsplit(".", 1)[-1] for piece in parts.split(";")[0].split("/")][2:]
+    return ".".join(piece.split("_", 1)[1] if "_" in piece else piece for piece in pieces) or tensor[:60]
+
+
+def _litert_outputs(path: Path, images: np.ndarray, threads: int | None) -> tuple[list[tuple[str, str, str]], dict]:
+    """Every heavy op's output (dequantized) for each image, with every tensor kept (builtin kernels, so the
+    delegate does not hide the intermediates)."""
+    from ..portable.engines import dequantize, litert_interpreter_module, quantize, quiet_native_stderr
+
+    module = litert_interpreter_module()
+    with quiet_native_stderr():
+        it = module.Interpreter(model_path=str(path), num_threads=threads, experimental_preserve_all_tensors=True,
+                                experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        it.allocate_tensors()
+    tensors = {d["index"]: d for d in it.get_tensor_details()}
+    heavy = [(tensors[o["outputs"][0]], o["op_name"]) for o in it._get_ops_details() if o["op_name"] in TFLITE_OPS]
+    inp = it.get_input_details()[0]
+    values: dict[str, list[np.ndarray]] = {d["name"]: [] for d, _ in heavy}
+    for x in images:
+        x = x[None].astype(np.float32)
+        scale, zero = inp.get("quantization", (0.0, 0))
+        it.set_tensor(inp["index"], quantize(x, inp["dtype"], scale, zero) if scale else x.astype(inp["dtype"]))
+        it.invoke()
+        for d, _ in heavy:
+            y = it.get_tensor(d["index"])
+            scale, zero = d.get("quantization", (0.0, 0))
+            values[d["name"]].append((dequantize(y, scale, zero) if scale else y).astype(np.float64).ravel())
+    return [(_module_path(d["name"]), op, d["name"]) for d, op in heavy], values
+
+
+def tflite_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
+    """SQNR and cosine of every heavy op's output of an int8 ``.tflite`` against its float model (tensors are
+    matched by the converter's names, which the quantizer keeps)."""
+    layers, got = _litert_outputs(quantized, images, threads)
+    _, want = _litert_outputs(reference, images, threads)
+    layers = [entry for entry in layers if entry[2] in want]
+    if not layers:
+        raise UsageError(f"{quantized.name} and {reference.name} share no layer outputs: is the reference the float "
+                         "model this int8 file was quantized from?")
+    return [_compare(name, op, out, np.concatenate(want[out]), np.concatenate(got[out])) for name, op, out in layers]
 
 
 def kernel_times(quantized: Path, images: np.ndarray, threads: int | None = None, runs: int = 10) -> dict[str, float]:
@@ -196,8 +248,10 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
 
     path = Path(artifact)
     meta = read_metadata(path)
-    if path.suffix != ".onnx":
-        raise UsageError(f"edgecv layers reads int8 .onnx files; {path.name} is not one (TFLite is not analysed yet)")
+    if path.suffix not in (".onnx", ".tflite"):
+        raise UsageError(f"edgecv layers reads int8 .onnx and .tflite files, not {path.name}")
+    if path.suffix == ".tflite" and float_layers:
+        raise UsageError("--float-accuracy re-quantizes ONNX files; a .tflite is not re-quantized yet")
     if not meta:
         raise UsageError(f"{path.name} has no edgecv metadata: its preprocessing is unknown, so no real images can "
                          "be fed to it")
@@ -216,12 +270,15 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     pre = Preprocess.from_dict(meta["preprocess"])
     ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
     images, _ = preprocess_batch([ds[i][0] for i in range(len(ds))], pre)
-    layers = errors(path, reference, images, threads)
-    attach_times(layers, kernel_times(path, images, threads))
+    if path.suffix == ".tflite":  # LiteRT times no single op from Python: errors only
+        layers = tflite_errors(path, reference, images, threads)
+    else:
+        layers = errors(path, reference, images, threads)
+        attach_times(layers, kernel_times(path, images, threads))
     report = {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images)}
     if float_layers:
         worst = sorted(layers, key=lambda layer: layer.sqnr_db)[:float_layers]
         report["accuracy"] = {**float_gains(path, reference, meta, worst, data, eval_limit, threads),
                               "eval_images": eval_limit}
     return {**report, "layers": [layer.to_dict() for layer in layers]}
-__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times"]
+__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times", "tflite_errors"]
