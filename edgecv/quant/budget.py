@@ -48,84 +48,97 @@ def search(int8: Path, fp32: Path, max_drop: float, holdout: int = 500, eval_lim
            threads: int | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Replace ``int8`` (an edgecv int8 ONNX file) by the fastest variant found within ``max_drop`` (a fraction:
     0.005 is half a point) of ``fp32``'s headline accuracy; return the search record (also in its metadata)."""
-    from ..artifact import read_metadata
-    from ..data import get_dataset
-    from ..exporters.onnx import OnnxExporter, quantize_onnx
-    from ..metrics import HEADLINE
-    from ..portable.preprocess import preprocess_batch
-    from ..preprocess import Preprocess
-    from ..runtimes import load
-    from ..scoring import score
-    from .layers import errors
+    with tempfile.TemporaryDirectory(prefix="edgecv-budget-") as work:
+        return _Search(int8, fp32, holdout, threads, log, Path(work)).run(max_drop, eval_limit)
 
-    meta = read_metadata(int8) or {}
-    cal = meta.get("calibration") or {}
-    if cal.get("split") != "train":
-        raise UsageError(f"--max-drop decides on a held-out slice of the training split, and {cal.get('data')} "
-                         "has none")
-    pre = Preprocess.from_dict(meta["preprocess"])
-    train = get_dataset(cal["data"], "train", imgsz=pre.input_size)
-    order = np.random.default_rng(0).permutation(len(train))  # the calibration's own draw (load_images)
-    calib_idx = sorted(int(i) for i in order[:int(cal["images"])])
-    held = sorted(int(i) for i in order[int(cal["images"]):int(cal["images"]) + holdout])
-    if len(held) < 50:
-        raise UsageError(f"--max-drop needs at least 50 training images beyond the {len(calib_idx)} used to "
-                         "calibrate; use fewer --calib-samples")
-    decide = _Picked(train, held)
-    calib, _ = preprocess_batch([train[i][0] for i in calib_idx], pre)
-    metric, budget = HEADLINE[meta["task"]], 100 * max_drop
 
-    def accuracy(path: Path, data: Any, limit: int | None = None) -> float:
-        with load(path, threads=threads) as session:
-            return score(session, data, limit)[metric]
+class _Search:
+    """One search: the deciding images, the calibration images, and every candidate tried."""
 
-    reference = accuracy(fp32, decide)
-    log(f"--max-drop {max_drop:g}: fp32 {metric} {reference:.2f} on {len(held)} held-out training images")
-    tried: list[dict[str, Any]] = []
-    work = Path(tempfile.mkdtemp(prefix="edgecv-budget-"))
+    def __init__(self, int8: Path, fp32: Path, holdout: int, threads: int | None, log: Callable[[str], None],
+                 work: Path) -> None:
+        from ..artifact import read_metadata
+        from ..data import get_dataset
+        from ..metrics import HEADLINE
+        from ..portable.preprocess import preprocess_batch
+        from ..preprocess import Preprocess
 
-    def variant(method: str, keep: tuple[str, ...]) -> dict[str, Any]:
-        if method == cal.get("method", "minmax") and tuple(keep) == tuple(cal.get("keep_float") or ()):
-            path = int8  # the file the export wrote
+        self.int8, self.fp32, self.threads, self.log, self.work = int8, fp32, threads, log, work
+        self.meta = read_metadata(int8) or {}
+        self.cal = self.meta.get("calibration") or {}
+        if self.cal.get("split") != "train":
+            raise UsageError(f"--max-drop decides on a held-out slice of the training split, and "
+                             f"{self.cal.get('data')} has none")
+        pre = Preprocess.from_dict(self.meta["preprocess"])
+        train = get_dataset(self.cal["data"], "train", imgsz=pre.input_size)
+        n = int(self.cal["images"])
+        order = np.random.default_rng(0).permutation(len(train))  # the calibration's own draw (load_images)
+        held = sorted(int(i) for i in order[n:n + holdout])
+        if len(held) < 50:
+            raise UsageError(f"--max-drop needs at least 50 training images beyond the {n} used to calibrate; "
+                             "use fewer --calib-samples")
+        self.decide = _Picked(train, held)
+        self.calib, _ = preprocess_batch([train[int(i)][0] for i in sorted(order[:n])], pre)
+        self.metric = HEADLINE[self.meta["task"]]
+        self.tried: list[dict[str, Any]] = []
+        self.reference = self.accuracy(fp32, self.decide)
+        log(f"fp32 {self.metric} {self.reference:.2f} on {len(held)} held-out training images")
+
+    def accuracy(self, path: Path, data: Any, limit: int | None = None) -> float:
+        from ..runtimes import load
+        from ..scoring import score
+
+        with load(path, threads=self.threads) as session:
+            return score(session, data, limit)[self.metric]
+
+    def variant(self, method: str, keep: tuple[str, ...]) -> dict[str, Any]:
+        """Quantize with ``method`` and ``keep`` in float (or reuse the exported file) and measure the drop."""
+        from ..exporters.onnx import OnnxExporter, quantize_onnx
+
+        cal = self.cal
+        if method == cal.get("method", "minmax") and keep == tuple(cal.get("keep_float") or ()):
+            path = self.int8  # the file the export wrote
         else:
-            built = quantize_onnx(fp32, work / "q.onnx", (calib[i:i + 1] for i in range(len(calib))), method,
-                                  bool(cal.get("reduce_range")), keep, meta.get("model", "the model"))
-            path = work / f"{method}-{len(keep)}.onnx"
-            OnnxExporter().embed_metadata(built, json.dumps(meta), path)
-        got = accuracy(path, decide)
-        entry = {"method": method, "keep_float": list(keep), metric: round(got, 3), "drop": round(reference - got, 3),
-                 "path": path}
-        tried.append(entry)
-        log(f"  {method}, {len(keep)} layer(s) in float: {metric} {got:.2f} (drop {reference - got:.2f})")
+            built = quantize_onnx(self.fp32, self.work / "q.onnx", (self.calib[i:i + 1] for i in range(len(self.calib))),
+                                  method, bool(cal.get("reduce_range")), keep, self.meta.get("model", "the model"))
+            path = self.work / f"{method}-{len(keep)}.onnx"
+            OnnxExporter().embed_metadata(built, json.dumps(self.meta), path)
+        got = self.accuracy(path, self.decide)
+        entry = {"method": method, "keep_float": list(keep), self.metric: round(got, 3),
+                 "drop": round(self.reference - got, 3), "path": path}
+        self.tried.append(entry)
+        self.log(f"  {method}, {len(keep)} layer(s) in float: {self.metric} {got:.2f} (drop {self.reference - got:.2f})")
         return entry
 
-    best = min((variant(m, tuple(cal.get("keep_float") or ())) for m in METHODS), key=lambda e: e["drop"])
-    chosen = best if best["drop"] <= budget else None
-    if chosen is None:
-        images = calib[:32]
-        ranked = sorted(errors(best["path"], fp32, images, threads), key=lambda layer: layer.sqnr_db)
-        base_keep = tuple(cal.get("keep_float") or ())
-        for k in FLOAT_STEPS:
-            if k > len(ranked):
-                break
-            entry = variant(best["method"], base_keep + tuple(layer.name for layer in ranked[:k]))
-            best = min(best, entry, key=lambda e: e["drop"])
-            if entry["drop"] <= budget:
-                chosen = entry
-                break
-    final = chosen or best
-    val = {"fp32": accuracy(fp32, cal["data"], eval_limit), "int8": accuracy(final["path"], cal["data"], eval_limit)}
-    record = {"max_drop": max_drop, "metric": metric, "decided_on": f"{len(held)} held-out {cal['data']} training "
-              "images", "resolution": round(100 / len(held), 3),  # points per image: the search cannot see less
-              "fp32": round(reference, 3), "fits": chosen is not None,
-              "tried": [{k: v for k, v in e.items() if k != "path"} for e in tried],
-              "chosen": {k: v for k, v in final.items() if k != "path"},
-              "val": {**{k: round(v, 3) for k, v in val.items()}, "drop": round(val["fp32"] - val["int8"], 3),
-                      "images": eval_limit}}
-    meta["calibration"] = {**cal, "method": final["method"], "keep_float": final["keep_float"], "search": record}
-    source = final["path"]
-    OnnxExporter().embed_metadata(source, json.dumps(meta), int8)
-    return record
+    def run(self, max_drop: float, eval_limit: int | None) -> dict[str, Any]:
+        from ..exporters.onnx import OnnxExporter
+        from .layers import errors
+
+        budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
+        best = min((self.variant(m, kept) for m in METHODS), key=lambda e: e["drop"])
+        chosen = best if best["drop"] <= budget else None
+        if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
+            ranked = sorted(errors(best["path"], self.fp32, self.calib[:32], self.threads), key=lambda la: la.sqnr_db)
+            for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
+                entry = self.variant(best["method"], kept + tuple(layer.name for layer in ranked[:k]))
+                best = min(best, entry, key=lambda e: e["drop"])
+                if entry["drop"] <= budget:
+                    chosen = entry
+                    break
+        final, data = chosen or best, self.cal["data"]
+        val = {"fp32": self.accuracy(self.fp32, data, eval_limit), "int8": self.accuracy(final["path"], data, eval_limit)}
+        public = lambda e: {k: v for k, v in e.items() if k != "path"}  # noqa: E731
+        record = {"max_drop": max_drop, "metric": self.metric,
+                  "decided_on": f"{len(self.decide)} held-out {data} training images",
+                  "resolution": round(100 / len(self.decide), 3),  # points per image: the search cannot see less
+                  "fp32": round(self.reference, 3), "fits": chosen is not None,
+                  "tried": [public(e) for e in self.tried], "chosen": public(final),
+                  "val": {**{k: round(v, 3) for k, v in val.items()}, "drop": round(val["fp32"] - val["int8"], 3),
+                          "images": eval_limit}}
+        meta = {**self.meta, "calibration": {**self.cal, "method": final["method"], "keep_float": final["keep_float"],
+                                             "search": record}}
+        OnnxExporter().embed_metadata(final["path"], json.dumps(meta), self.int8)
+        return record
 
 
 __all__ = ["search"]
