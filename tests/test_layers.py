@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -88,9 +89,6 @@ def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet
                                    "--precision", "int8", "--keep-float", "nope", "--parity-samples", "0",
                                    "--calib-samples", "8", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "names no node" in bad.output
-    tflite = CliRunner().invoke(cli, ["export", "lenet5", "--format", "tflite", "--precision", "int8", "--keep-float",
-                                      keep, "--data", "digits", "--out", str(tmp_path / "t")])
-    assert tflite.exit_code == 2 and "--keep-float is for ONNX" in tflite.output
 
 
 def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_chose(lenet_exports, tmp_path):
@@ -130,3 +128,24 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     assert any(layer["name"].startswith(("features", "classifier")) for layer in layers)  # LeNet5's own modules
     ran = CliRunner().invoke(cli, ["layers", str(int8), "--float-accuracy", "1"])
     assert ran.exit_code == 2 and "re-quantizes ONNX files" in ran.output
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgecv.artifact import read_metadata
+    from edgecv.exporters.tflite import module_path
+
+    keep = min(layers, key=lambda layer: layer["sqnr_db"])["name"]
+    ran = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", keep,
+                                   "--calib-samples", "64", "--parity-samples", "0", "--out", str(tmp_path / "kept")])
+    assert ran.exit_code == 0, ran.output
+    (kept,) = (tmp_path / "kept").glob("*-int8.tflite")
+    assert read_metadata(kept)["calibration"]["keep_float"] == [keep]
+    it = Interpreter(model_path=str(kept))
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    outputs = [tensors[op["outputs"][0]] for op in it._get_ops_details() if op["op_name"] in ("CONV_2D",
+               "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    dtypes = {module_path(t["name"]): t["dtype"] for t in outputs}
+    assert dtypes[keep] == np.float32 and np.int8 in dtypes.values()  # that layer float, the others int8
+    bad = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", "nope",
+                                   "--calib-samples", "8", "--parity-samples", "0", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "names no layer" in bad.output

@@ -37,8 +37,8 @@ from .app import cli
 @click.option("--strict", is_flag=True, help="Fail (exit 1) when an artifact is outside its parity tolerance.")
 @click.option("--reduce-range", is_flag=True, help="ONNX int8: 7-bit weights, so x86 CPUs without VNNI compute "
               "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
-@click.option("--keep-float", metavar="NODE,...", help="ONNX int8: leave these layers in float (edgecv layers "
-              "lists them, worst first).")
+@click.option("--keep-float", metavar="NAME,...", help="int8: leave these layers in float (edgecv layers lists "
+              "them, worst first).")
 @click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="ONNX int8: search calibrations, then "
               "layers kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)

@@ -42,7 +42,7 @@ class ExportJob:
     calib_method: str = "minmax"
     float_io: bool = True  # keep float32 inputs/outputs for fp16/int8 artifacts
     reduce_range: bool = False  # int8 ONNX: 7-bit weights, so x86 without VNNI computes what ARM computes
-    keep_float: tuple[str, ...] = ()  # int8 ONNX: node names left in float (see `edgecv layers`)
+    keep_float: tuple[str, ...] = ()  # int8: layers left in float, named as `edgecv layers` names them
     cache: dict[str, Any] = field(default_factory=dict)  # per-format intermediate files (the fp32 graph)
 
     def sample(self) -> np.ndarray:
@@ -83,7 +83,7 @@ class Exporter(ABC):
         if job.batch is None and not self.dynamic_batch:
             raise UsageError(f"{self.format} export does not support --dynamic-batch; pass --batch N")
         if job.keep_float and not self.keeps_float:
-            raise UsageError(f"{self.format} export cannot keep layers in float yet (--keep-float is for ONNX)")
+            raise UsageError(f"{self.format} export cannot keep layers in float (--keep-float)")
         if precision == "int8" and job.calib_method not in self.calib_methods:
             raise UsageError(f"{self.format} int8 calibrates with {', '.join(self.calib_methods)} only, "
                              f"not {job.calib_method}")

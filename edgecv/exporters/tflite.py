@@ -17,7 +17,7 @@ import numpy as np
 
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, sidecar_path, write_atomic
-from ..errors import EdgecvError
+from ..errors import EdgecvError, UsageError
 from .base import Exporter, ExportJob, first_line, quiet
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class TFLiteExporter(Exporter):
     suffix = ".tflite"
     default_layout = "NHWC"
     layouts = ("NHWC", "NCHW")
+    keeps_float = True
     precisions = ("fp32", "fp16", "int8", "int8-dynamic")
     calib_methods = ("minmax",)  # ai-edge-quantizer calibrates min/max ranges
     dynamic_batch = False
@@ -71,8 +72,8 @@ class TFLiteExporter(Exporter):
         else:
             q.load_quantization_recipe(aeq.recipe.static_wi8_ai8())
             ops = _ops(fp32)
-            tail = float_tail(ops)
-            if tail:  # post-processing (YOLO box decoding) stays float; an op's scope is "out1;out2;"
+            tail = float_tail(ops) + kept_outputs(ops, job.keep_float, job.name)
+            if tail:  # post-processing (YOLO box decoding) and --keep-float layers stay float; a scope is "out1;out2;"
                 scope = "^(?:" + "|".join(re.escape(name) for name in tail) + ");"
                 q.update_quantization_recipe(scope, "*", algorithm_key=algo.NO_QUANTIZE)
             if job.float_io:
@@ -160,6 +161,24 @@ def _ops(path: Path) -> list[tuple[str, list[str], list[str]]]:
     return [(op["op_name"], [names.get(i, "") for i in op["inputs"] if i >= 0],
              [names.get(i, "") for i in op["outputs"] if i >= 0])
             for op in interp._get_ops_details()]  # noqa: SLF001 -- the only op-level view LiteRT offers
+
+
+def module_path(tensor: str) -> str:
+    """A converter's tensor name (``NHWC/MobileNetV2_module/Sequential_features/ConvNormAct_0/Conv2d_0;1``,
+    several joined by ``;;``) as the PyTorch module path it came from: ``features.0.0``. This is how
+    ``edgecv layers`` names a TFLite layer and how ``--keep-float`` finds it."""
+    parts = next((p for p in tensor.split(";;") if "Conv2d" in p or "Linear" in p), tensor.split(";;")[0])
+    pieces = [piece.rsplit(".", 1)[-1] for piece in parts.split(";")[0].split("/")][2:]
+    return ".".join(piece.split("_", 1)[1] if "_" in piece else piece for piece in pieces) or tensor[:60]
+
+
+def kept_outputs(ops: list[tuple[str, list[str], list[str]]], keep: tuple[str, ...], name: str) -> list[str]:
+    """Output-tensor names of the heavy ops whose module path is in ``keep`` (``--keep-float``)."""
+    found = {module_path(outs[0]): outs for op, _, outs in ops if op in _HEAVY and outs}
+    unknown = sorted(set(keep) - set(found))
+    if unknown:
+        raise UsageError(f"--keep-float names no layer of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
+    return [out for layer in keep for out in found[layer]]
 
 
 def float_tail(ops: list[tuple[str, list[str], list[str]]]) -> list[str]:

@@ -122,17 +122,10 @@ def _compare(name: str, op: str, output: str, ref: np.ndarray, q: np.ndarray) ->
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL")
 
 
-def _module_path(tensor: str) -> str:
-    """A converter's tensor name (``NHWC/MobileNetV2_module/Sequential_features/ConvNormAct_0/Conv2d_0;1``,
-    several joined by ``;;``) as the PyTorch module path it came from: ``features.0.0``."""
-    parts = next((p for p in tensor.split(";;") if "Conv2d" in p or "Linear" in p), tensor.split(";;")[0])
-    pieces = [piece.rsplit(".", 1)[-1] for piece in parts.split(";")[0].split("/")][2:]
-    return ".".join(piece.split("_", 1)[1] if "_" in piece else piece for piece in pieces) or tensor[:60]
-
-
 def _litert_outputs(path: Path, images: np.ndarray, threads: int | None) -> tuple[list[tuple[str, str, str]], dict]:
     """Every heavy op's output (dequantized) for each image, with every tensor kept (builtin kernels, so the
     delegate does not hide the intermediates)."""
+    from ..exporters.tflite import module_path
     from ..portable.engines import dequantize, litert_interpreter_module, quantize, quiet_native_stderr
 
     module = litert_interpreter_module()
@@ -153,7 +146,7 @@ def _litert_outputs(path: Path, images: np.ndarray, threads: int | None) -> tupl
             y = it.get_tensor(d["index"])
             scale, zero = d.get("quantization", (0.0, 0))
             values[d["name"]].append((dequantize(y, scale, zero) if scale else y).astype(np.float64).ravel())
-    return [(_module_path(d["name"]), op, d["name"]) for d, op in heavy], values
+    return [(module_path(d["name"]), op, d["name"]) for d, op in heavy], values
 
 
 def tflite_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
