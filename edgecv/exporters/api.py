@@ -50,7 +50,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     ``data`` supplies real images for int8 calibration (train split) and the parity check (val split);
     it defaults to the dataset the weights were trained on. ``reduce_range`` quantizes ONNX int8 weights to
     7 bits so that x86 CPUs without VNNI give the same int8 outputs as ARM boards (see docs/export.md).
-    ``keep_float`` names ONNX nodes that int8 leaves in float (``edgecv layers`` lists them, worst first).
+    ``keep_float`` names the layers int8 leaves in float, as ``edgecv layers`` names them (worst first).
     Returns the artifacts written under ``out``.
     """
     log = log or (lambda _msg: None)
