@@ -106,7 +106,7 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     assert [t["method"] for t in record["tried"]][:3] == ["minmax", "percentile", "entropy"]
     assert "held-out" in record["decided_on"] and record["val"]["images"] == 64
     assert record["chosen"]["drop"] <= 50 and set(record["val"]) >= {"fp32", "int8", "drop"}
-    for args, message in ((["--format", "tflite"], "TFLite is not searched yet"),
+    for args, message in ((["--format", "pytorch"], "searches ONNX and TFLite int8"),
                           (["--precision", "fp32"], "applies to --precision int8")):
         bad = CliRunner().invoke(cli, ["export", ckpt, "--precision", "int8", "--max-drop", "0.01", *args,
                                        "--out", str(tmp_path / "x")])
@@ -126,8 +126,20 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     assert {layer["op"] for layer in layers} >= {"CONV_2D", "FULLY_CONNECTED"} and len(layers) >= 4
     assert all(layer["ms"] is None and math.isfinite(layer["sqnr_db"]) for layer in layers)
     assert any(layer["name"].startswith(("features", "classifier")) for layer in layers)  # LeNet5's own modules
-    ran = CliRunner().invoke(cli, ["layers", str(int8), "--float-accuracy", "1"])
-    assert ran.exit_code == 2 and "re-quantizes ONNX files" in ran.output
+    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "4", "--float-accuracy", "1", "--eval-limit", "32",
+                                   "--json"])
+    assert ran.exit_code == 0, ran.output
+    report = json.loads(ran.output)
+    assert sum(layer["float_gain"] is not None for layer in report["layers"]) == 1 and report["accuracy"]["int8"] >= 0
+    budget = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "int8", "--max-drop", "0.5",
+                                      "--calib-samples", "64", "--parity-samples", "0", "--eval-limit", "32",
+                                      "--out", str(tmp_path / "budget")])
+    assert budget.exit_code == 0, budget.output
+    (searched,) = (tmp_path / "budget").glob("*-int8.tflite")
+    from edgecv.artifact import read_metadata as _meta
+
+    record = _meta(searched)["calibration"]["search"]
+    assert [t["method"] for t in record["tried"]][:1] == ["minmax"] and record["fits"]
 
     from ai_edge_litert.interpreter import Interpreter
 

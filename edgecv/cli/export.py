@@ -39,8 +39,8 @@ from .app import cli
               "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
 @click.option("--keep-float", metavar="NAME,...", help="int8: leave these layers in float (edgecv layers lists "
               "them, worst first).")
-@click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="ONNX int8: search calibrations, then "
-              "layers kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
+@click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="int8: search calibrations, then layers "
+              "kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
@@ -81,13 +81,14 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
 
 
 def _budget_plan(formats: str, precisions: str, log) -> tuple[str, str]:
-    """--max-drop searches ONNX int8 against the fp32 file of the same export, which is added if missing."""
+    """--max-drop searches int8 against the fp32 file of the same export and format, added if missing."""
     fmts = [f.strip() for f in formats.split(",") if f.strip()]
     precs = [p.strip() for p in precisions.split(",") if p.strip()]
     if "int8" not in precs:
         raise UsageError("--max-drop applies to --precision int8")
-    if fmts != ["onnx"]:
-        raise UsageError("--max-drop searches ONNX int8 (--format onnx); TFLite is not searched yet")
+    unknown = [f for f in fmts if f not in ("onnx", "tflite")]
+    if unknown:
+        raise UsageError(f"--max-drop searches ONNX and TFLite int8, not {unknown[0]}")
     if "fp32" not in precs:
         log("--max-drop: exporting fp32 too, the reference the search measures against")
         precs.insert(0, "fp32")
@@ -98,10 +99,10 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
     from ..artifact import read_metadata
     from ..quant.budget import search
 
-    fp32 = next(a for a in artifacts if a.precision == "fp32")
+    fp32 = {a.format: a.path for a in artifacts if a.precision == "fp32"}
     searches = {}
     for art in (a for a in artifacts if a.precision == "int8"):
-        record = search(art.path, fp32.path, max_drop, eval_limit=eval_limit, log=log)
+        record = search(art.path, fp32[art.format], max_drop, eval_limit=eval_limit, log=log)
         art.metadata, art.parity = read_metadata(art.path), None  # the file is now the chosen variant
         chosen, val = record["chosen"], record["val"]
         log(f"{art.path.name}: {chosen['method']} calibration, {len(chosen['keep_float'])} layer(s) in float; "

@@ -14,6 +14,7 @@ variant found is written with its measured drop, and the caller exits non-zero.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 from collections.abc import Callable
@@ -25,7 +26,6 @@ import numpy as np
 from ..data.base import Dataset
 from ..errors import UsageError
 
-METHODS = ("minmax", "percentile", "entropy")
 FLOAT_STEPS = (1, 2, 4, 8, 16, 32)
 
 
@@ -78,7 +78,9 @@ class _Search:
             raise UsageError(f"--max-drop needs at least 50 training images beyond the {n} used to calibrate; "
                              "use fewer --calib-samples")
         self.decide = _Picked(train, held)
-        self.calib, _ = preprocess_batch([train[int(i)][0] for i in sorted(order[:n])], pre)
+        self.layout = pre.layout
+        self.calib, _ = preprocess_batch([train[int(i)][0] for i in sorted(order[:n])],  # NCHW, as the exporters
+                                         dataclasses.replace(pre, layout="NCHW"))  # calibrate
         self.metric = HEADLINE[self.meta["task"]]
         self.tried: list[dict[str, Any]] = []
         self.reference = self.accuracy(fp32, self.decide)
@@ -93,16 +95,14 @@ class _Search:
 
     def variant(self, method: str, keep: tuple[str, ...]) -> dict[str, Any]:
         """Quantize with ``method`` and ``keep`` in float (or reuse the exported file) and measure the drop."""
-        from ..exporters.onnx import OnnxExporter, quantize_onnx
+        from .requantize import requantize
 
         cal = self.cal
         if method == cal.get("method", "minmax") and keep == tuple(cal.get("keep_float") or ()):
             path = self.int8  # the file the export wrote
         else:
-            built = quantize_onnx(self.fp32, self.work / "q.onnx", (self.calib[i:i + 1] for i in range(len(self.calib))),
-                                  method, bool(cal.get("reduce_range")), keep, self.meta.get("model", "the model"))
-            path = self.work / f"{method}-{len(keep)}.onnx"
-            OnnxExporter().embed_metadata(built, json.dumps(self.meta), path)
+            path = requantize(self.fp32, self.work / f"{method}-{len(keep)}{self.int8.suffix}", self.meta, self.calib,
+                              method, keep)
         got = self.accuracy(path, self.decide)
         entry = {"method": method, "keep_float": list(keep), self.metric: round(got, 3),
                  "drop": round(self.reference - got, 3), "path": path}
@@ -111,14 +111,17 @@ class _Search:
         return entry
 
     def run(self, max_drop: float, eval_limit: int | None) -> dict[str, Any]:
-        from ..exporters.onnx import OnnxExporter
-        from .layers import errors
+        from ..exporters import get_exporter
+        from ..formats import format_of
+        from .layers import layer_errors
+        from .requantize import METHODS
 
         budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
-        best = min((self.variant(m, kept) for m in METHODS), key=lambda e: e["drop"])
+        best = min((self.variant(m, kept) for m in METHODS[self.int8.suffix]), key=lambda e: e["drop"])
         chosen = best if best["drop"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
-            ranked = sorted(errors(best["path"], self.fp32, self.calib[:32], self.threads), key=lambda la: la.sqnr_db)
+            ranked = sorted(layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads),
+                            key=lambda la: la.sqnr_db)
             for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
                 entry = self.variant(best["method"], kept + tuple(layer.name for layer in ranked[:k]))
                 best = min(best, entry, key=lambda e: e["drop"])
@@ -137,8 +140,12 @@ class _Search:
                           "images": eval_limit}}
         meta = {**self.meta, "calibration": {**self.cal, "method": final["method"], "keep_float": final["keep_float"],
                                              "search": record}}
-        OnnxExporter().embed_metadata(final["path"], json.dumps(meta), self.int8)
+        get_exporter(format_of(self.int8)).embed_metadata(final["path"], json.dumps(meta), self.int8)
         return record
+
+    def _as_input(self, images: np.ndarray) -> np.ndarray:
+        """Calibration images (NCHW) in the file's own input layout."""
+        return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else images
 
 
 __all__ = ["search"]

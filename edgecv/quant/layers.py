@@ -199,18 +199,18 @@ def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer]
     split. Fills ``Layer.float_gain`` (points against the int8 file itself, measured the same way) and returns
     the int8 and float accuracies for context."""
     from ..exporters.calibration import load_images
-    from ..exporters.onnx import OnnxExporter, quantize_onnx
     from ..metrics import HEADLINE
     from ..preprocess import Preprocess
     from ..runtimes import load
     from ..scoring import score
+    from .requantize import requantize
 
     cal = meta.get("calibration") or {}
     if not cal.get("data"):
         raise UsageError(f"{artifact.name} does not record its calibration (re-export it with this edgecv)")
     metric = HEADLINE[meta["task"]]
-    pre = Preprocess.from_dict(meta["preprocess"])
-    images, _ = load_images(cal["data"], pre, int(cal["images"]), cal.get("split") or "train")
+    images, _ = load_images(cal["data"], Preprocess.from_dict(meta["preprocess"]), int(cal["images"]),
+                            cal.get("split") or "train")
 
     def accuracy(path: Path) -> float:
         with load(path, threads=threads) as session:
@@ -219,13 +219,19 @@ def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer]
     baseline = {"int8": accuracy(artifact), "fp32": accuracy(reference)}
     with tempfile.TemporaryDirectory(prefix="edgecv-layers-") as tmp:
         for layer in layers:
-            built = quantize_onnx(reference, Path(tmp) / "q.onnx", (images[i:i + 1] for i in range(len(images))),
-                                  cal.get("method", "minmax"), bool(cal.get("reduce_range")),
-                                  tuple(cal.get("keep_float") or ()) + (layer.name,), meta.get("model", "the model"))
-            variant = Path(tmp) / f"variant{artifact.suffix}"
-            OnnxExporter().embed_metadata(built, json.dumps(meta), variant)
+            variant = requantize(reference, Path(tmp) / f"variant{artifact.suffix}", meta, images,
+                                 cal.get("method", "minmax"), tuple(cal.get("keep_float") or ()) + (layer.name,))
             layer.float_gain = round(accuracy(variant) - baseline["int8"], 3)
     return {"metric": metric, **baseline}
+
+
+def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
+    """Per-layer errors of an int8 file of either format (ONNX ones also timed)."""
+    if quantized.suffix == ".tflite":  # LiteRT times no single op from Python: errors only
+        return tflite_errors(quantized, reference, images, threads)
+    layers = errors(quantized, reference, images, threads)
+    attach_times(layers, kernel_times(quantized, images, threads))
+    return layers
 
 
 def analyse(artifact: str | Path, reference: str | Path | None = None, data: str | None = None, limit: int = 32,
@@ -243,8 +249,6 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     meta = read_metadata(path)
     if path.suffix not in (".onnx", ".tflite"):
         raise UsageError(f"edgecv layers reads int8 .onnx and .tflite files, not {path.name}")
-    if path.suffix == ".tflite" and float_layers:
-        raise UsageError("--float-accuracy re-quantizes ONNX files; a .tflite is not re-quantized yet")
     if not meta:
         raise UsageError(f"{path.name} has no edgecv metadata: its preprocessing is unknown, so no real images can "
                          "be fed to it")
@@ -263,15 +267,11 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     pre = Preprocess.from_dict(meta["preprocess"])
     ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
     images, _ = preprocess_batch([ds[i][0] for i in range(len(ds))], pre)
-    if path.suffix == ".tflite":  # LiteRT times no single op from Python: errors only
-        layers = tflite_errors(path, reference, images, threads)
-    else:
-        layers = errors(path, reference, images, threads)
-        attach_times(layers, kernel_times(path, images, threads))
+    layers = layer_errors(path, reference, images, threads)
     report = {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images)}
     if float_layers:
         worst = sorted(layers, key=lambda layer: layer.sqnr_db)[:float_layers]
         report["accuracy"] = {**float_gains(path, reference, meta, worst, data, eval_limit, threads),
                               "eval_images": eval_limit}
     return {**report, "layers": [layer.to_dict() for layer in layers]}
-__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times", "tflite_errors"]
+__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times", "layer_errors", "tflite_errors"]
