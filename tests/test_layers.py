@@ -4,22 +4,32 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from edgecv.cli import cli
+EDGECV = str(Path(sys.executable).with_name("edgecv"))
 
 pytest.importorskip("onnxruntime")
+
+
+def _edgecv(args):
+    """The CLI in a process of its own: the converters and quantizers these tests drive leave threads, worker
+    processes and environment variables behind, which must not reach later tests."""
+    ran = subprocess.run([EDGECV, *map(str, args)], capture_output=True, text=True)
+    return SimpleNamespace(exit_code=ran.returncode, stdout=ran.stdout, output=ran.stdout + ran.stderr)
 
 
 @pytest.fixture(scope="module")
 def lenet_exports(tmp_path_factory):
     out = tmp_path_factory.mktemp("exports")
-    ran = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--epochs", "2", "--out", str(out / "run")])
+    ran = _edgecv(["train", "lenet5", "--data", "digits", "--epochs", "2", "--out", str(out / "run")])
     assert ran.exit_code == 0, ran.output
-    ran = CliRunner().invoke(cli, ["export", str(out / "run" / "best.safetensors"), "--format", "onnx", "--precision",
+    ran = _edgecv(["export", str(out / "run" / "best.safetensors"), "--format", "onnx", "--precision",
                                    "fp32,int8", "--calib-samples", "64", "--parity-samples", "8", "--out", str(out)])
     assert ran.exit_code == 0, ran.output
     return out
@@ -27,9 +37,9 @@ def lenet_exports(tmp_path_factory):
 
 def test_every_quantized_layer_gets_its_error_and_its_share_of_the_time(lenet_exports):
     (int8,) = lenet_exports.glob("*-int8.onnx")
-    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "16", "--json"])
+    ran = _edgecv(["layers", str(int8), "--limit", "16", "--json"])
     assert ran.exit_code == 0, ran.output
-    report = json.loads(ran.output)
+    report = json.loads(ran.stdout)
     assert report["reference"].endswith("-fp32.onnx") and report["images"] == 16 and report["data"] == "digits"
     layers = report["layers"]
     assert [layer["op"] for layer in layers].count("Conv") == 2 and len(layers) >= 4  # LeNet-5: 2 convs, 2-3 fc
@@ -37,7 +47,7 @@ def test_every_quantized_layer_gets_its_error_and_its_share_of_the_time(lenet_ex
     assert all(0.9 < layer["cosine"] <= 1.0 for layer in layers)
     timed = [layer for layer in layers if layer["ms"] is not None]
     assert len(timed) >= len(layers) - 1 and 0 < sum(layer["share"] for layer in timed) <= 1.0
-    table = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "8", "--top", "2"])
+    table = _edgecv(["layers", str(int8), "--limit", "8", "--top", "2"])
     assert table.exit_code == 0 and "the 2 worst" in table.output and "SQNR dB" in table.output
 
 
@@ -45,23 +55,23 @@ def test_what_it_cannot_analyse_is_said_in_one_line(lenet_exports, tmp_path):
     (int8,) = lenet_exports.glob("*-int8.onnx")
     lonely = tmp_path / int8.name
     lonely.write_bytes(int8.read_bytes())
-    ran = CliRunner().invoke(cli, ["layers", str(lonely)])
+    ran = _edgecv(["layers", str(lonely)])
     assert ran.exit_code == 2 and "no fp32 file of the same export beside" in ran.output
     (fp32,) = lenet_exports.glob("*-fp32.onnx")
-    ran = CliRunner().invoke(cli, ["layers", str(int8), str(fp32), "--limit", "4", "--json"])
+    ran = _edgecv(["layers", str(int8), str(fp32), "--limit", "4", "--json"])
     assert ran.exit_code == 0  # the reference named explicitly
     tflite = tmp_path / "m.tflite"
     tflite.write_bytes(b"")
-    ran = CliRunner().invoke(cli, ["layers", str(tflite)])
+    ran = _edgecv(["layers", str(tflite)])
     assert ran.exit_code == 2 and ran.output.count("\n") == 1
 
 
 def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet_exports, tmp_path):
     (int8,) = lenet_exports.glob("*-int8.onnx")
-    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "8", "--float-accuracy", "2", "--eval-limit", "64",
+    ran = _edgecv(["layers", str(int8), "--limit", "8", "--float-accuracy", "2", "--eval-limit", "64",
                                    "--json"])
     assert ran.exit_code == 0, ran.output
-    report = json.loads(ran.output)
+    report = json.loads(ran.stdout)
     acc = report["accuracy"]
     assert acc["metric"] == "top1" and acc["eval_images"] == 64 and 0 <= acc["int8"] <= 100
     measured = [layer for layer in report["layers"] if layer["float_gain"] is not None]
@@ -74,7 +84,7 @@ def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet
 
     keep = worst[0]["name"]
     out = tmp_path / "kept"
-    ran = CliRunner().invoke(cli, ["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
+    ran = _edgecv(["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
                                    "--precision", "int8", "--keep-float", keep, "--parity-samples", "8",
                                    "--calib-samples", "64", "--out", str(out)])
     assert ran.exit_code == 0, ran.output
@@ -85,7 +95,7 @@ def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet
     producers = {o: n.op_type for n in graph.node for o in n.output}
     assert producers.get(node.input[1]) != "DequantizeLinear"  # its weights stay float
     assert {i.name for i in graph.initializer} >= {node.input[1]}
-    bad = CliRunner().invoke(cli, ["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
+    bad = _edgecv(["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
                                    "--precision", "int8", "--keep-float", "nope", "--parity-samples", "0",
                                    "--calib-samples", "8", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "names no node" in bad.output
@@ -96,7 +106,7 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
 
     ckpt = str(lenet_exports / "run" / "best.safetensors")
     out = tmp_path / "budget"
-    ran = CliRunner().invoke(cli, ["export", ckpt, "--format", "onnx", "--precision", "int8", "--max-drop", "0.5",
+    ran = _edgecv(["export", ckpt, "--format", "onnx", "--precision", "int8", "--max-drop", "0.5",
                                    "--calib-samples", "64", "--parity-samples", "8", "--eval-limit", "64",
                                    "--out", str(out), "--json"])
     assert ran.exit_code == 0, ran.output
@@ -108,7 +118,7 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     assert record["chosen"]["drop"] <= 50 and set(record["val"]) >= {"fp32", "int8", "drop"}
     for args, message in ((["--format", "pytorch"], "searches ONNX and TFLite int8"),
                           (["--precision", "fp32"], "applies to --precision int8")):
-        bad = CliRunner().invoke(cli, ["export", ckpt, "--precision", "int8", "--max-drop", "0.01", *args,
+        bad = _edgecv(["export", ckpt, "--precision", "int8", "--max-drop", "0.01", *args,
                                        "--out", str(tmp_path / "x")])
         assert bad.exit_code == 2 and message in bad.output
 
@@ -116,22 +126,22 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
 def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(lenet_exports, tmp_path):
     pytest.importorskip("litert_torch")
     ckpt = str(lenet_exports / "run" / "best.safetensors")
-    ran = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "fp32,int8",
+    ran = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "fp32,int8",
                                    "--calib-samples", "64", "--parity-samples", "0", "--out", str(tmp_path)])
     assert ran.exit_code == 0, ran.output
     (int8,) = tmp_path.glob("*-int8.tflite")
-    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "8", "--json"])
+    ran = _edgecv(["layers", str(int8), "--limit", "8", "--json"])
     assert ran.exit_code == 0, ran.output
-    layers = json.loads(ran.output)["layers"]
+    layers = json.loads(ran.stdout)["layers"]
     assert {layer["op"] for layer in layers} >= {"CONV_2D", "FULLY_CONNECTED"} and len(layers) >= 4
     assert all(layer["ms"] is None and math.isfinite(layer["sqnr_db"]) for layer in layers)
     assert any(layer["name"].startswith(("features", "classifier")) for layer in layers)  # LeNet5's own modules
-    ran = CliRunner().invoke(cli, ["layers", str(int8), "--limit", "4", "--float-accuracy", "1", "--eval-limit", "32",
+    ran = _edgecv(["layers", str(int8), "--limit", "4", "--float-accuracy", "1", "--eval-limit", "32",
                                    "--json"])
     assert ran.exit_code == 0, ran.output
-    report = json.loads(ran.output)
+    report = json.loads(ran.stdout)
     assert sum(layer["float_gain"] is not None for layer in report["layers"]) == 1 and report["accuracy"]["int8"] >= 0
-    budget = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "int8", "--max-drop", "0.5",
+    budget = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--max-drop", "0.5",
                                       "--calib-samples", "64", "--parity-samples", "0", "--eval-limit", "32",
                                       "--out", str(tmp_path / "budget")])
     assert budget.exit_code == 0, budget.output
@@ -147,7 +157,7 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     from edgecv.exporters.tflite import module_path
 
     keep = min(layers, key=lambda layer: layer["sqnr_db"])["name"]
-    ran = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", keep,
+    ran = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", keep,
                                    "--calib-samples", "64", "--parity-samples", "0", "--out", str(tmp_path / "kept")])
     assert ran.exit_code == 0, ran.output
     (kept,) = (tmp_path / "kept").glob("*-int8.tflite")
@@ -158,6 +168,6 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
                "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     dtypes = {module_path(t["name"]): t["dtype"] for t in outputs}
     assert dtypes[keep] == np.float32 and np.int8 in dtypes.values()  # that layer float, the others int8
-    bad = CliRunner().invoke(cli, ["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", "nope",
+    bad = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", "nope",
                                    "--calib-samples", "8", "--parity-samples", "0", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "names no layer" in bad.output
