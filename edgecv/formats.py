@@ -9,6 +9,7 @@ importing one needs neither torch nor a converter.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,10 @@ def suffix_of(fmt: str) -> str:
     return exporter_class(fmt).suffix
 
 
+@lru_cache(maxsize=1)
 def suffixes() -> dict[str, str]:
-    """``{".onnx": "onnx", ".tflite": "tflite", ...}`` for every format whose class loads."""
+    """``{".onnx": "onnx", ".tflite": "tflite", ...}`` for every format whose class loads (read once per process:
+    listing the entry points scans every installed package's metadata)."""
     return {exporter_class(f).suffix: f for f in format_names()}
 
 

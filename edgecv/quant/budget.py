@@ -120,8 +120,8 @@ class _Search:
         best = min((self.variant(m, kept) for m in METHODS[self.int8.suffix]), key=lambda e: e["drop"])
         chosen = best if best["drop"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
-            ranked = sorted(layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads),
-                            key=lambda la: la.sqnr_db)
+            errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False)
+            ranked = sorted(errors, key=lambda la: la.sqnr_db)
             for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
                 entry = self.variant(best["method"], kept + tuple(layer.name for layer in ranked[:k]))
                 best = min(best, entry, key=lambda e: e["drop"])

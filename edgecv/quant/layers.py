@@ -225,12 +225,14 @@ def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer]
     return {"metric": metric, **baseline}
 
 
-def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
-    """Per-layer errors of an int8 file of either format (ONNX ones also timed)."""
+def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None,
+                 timed: bool = True) -> list[Layer]:
+    """Per-layer errors of an int8 file of either format (ONNX ones also timed, unless ``timed`` is False)."""
     if quantized.suffix == ".tflite":  # LiteRT times no single op from Python: errors only
         return tflite_errors(quantized, reference, images, threads)
     layers = errors(quantized, reference, images, threads)
-    attach_times(layers, kernel_times(quantized, images, threads))
+    if timed:
+        attach_times(layers, kernel_times(quantized, images, threads))
     return layers
 
 
