@@ -95,6 +95,14 @@ def test_keeping_the_worst_layers_in_float_is_measured_and_can_be_exported(lenet
     producers = {o: n.op_type for n in graph.node for o in n.output}
     assert producers.get(node.input[1]) != "DequantizeLinear"  # its weights stay float
     assert {i.name for i in graph.initializer} >= {node.input[1]}
+
+    from edgecv.quant.cost import float_layer_ms, model_ms
+
+    x = np.random.default_rng(0).random((4, 1, 32, 32), np.float32)
+    cost = float_layer_ms(kept, int8, [keep], x)
+    assert list(cost) == [keep] and math.isfinite(cost[keep])  # its float kernel and Q/DQ, less its int8 kernel
+    ms = model_ms({"int8": int8, "kept": kept}, x[0])
+    assert set(ms) == {"int8", "kept"} and all(v > 0 for v in ms.values())
     bad = _edgecv(["export", str(lenet_exports / "run" / "best.safetensors"), "--format", "onnx",
                                    "--precision", "int8", "--keep-float", "nope", "--parity-samples", "0",
                                    "--calib-samples", "8", "--out", str(tmp_path / "bad")])
@@ -116,6 +124,9 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     assert [t["method"] for t in record["tried"]][:3] == ["minmax", "percentile", "entropy"]
     assert "held-out" in record["decided_on"] and record["val"]["images"] == 64
     assert record["chosen"]["drop"] <= 50 and set(record["val"]) >= {"fp32", "int8", "drop"}
+    latency = record["latency"]
+    assert set(latency["ms"]) == {"fp32", "int8", "chosen"} and all(v > 0 for v in latency["ms"].values())
+    assert latency["ratio_to_fp32"] == pytest.approx(latency["ms"]["chosen"] / latency["ms"]["fp32"], abs=1e-3)
     for args, message in ((["--format", "pytorch"], "searches ONNX and TFLite int8"),
                           (["--precision", "fp32"], "applies to --precision int8")):
         bad = _edgecv(["export", ckpt, "--precision", "int8", "--max-drop", "0.01", *args,

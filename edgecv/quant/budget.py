@@ -6,6 +6,9 @@ Cheapest first, on the runtime that will run the file (onnxruntime):
 2. mixed precision: the layers with the lowest SQNR (``edgecv layers``) kept in float, 1, 2, 4, 8, ... of them,
    until the drop fits.
 
+The record also says what the chosen file costs in time: fp32, all-int8 and chosen latency, and for ONNX each
+float layer's own kernel time against its int8 kernel (``cost.py``).
+
 Every decision is made on a held-out slice of the training split (images the calibration did not use); the
 val split is measured once, at the end, for the chosen file, so the reported number is not the tuned one.
 What was tried and chosen goes into the file's metadata (``calibration.search``). If nothing fits, the best
@@ -118,7 +121,7 @@ class _Search:
 
         budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
         best = min((self.variant(m, kept) for m in METHODS[self.int8.suffix]), key=lambda e: e["drop"])
-        chosen = best if best["drop"] <= budget else None
+        plain, chosen = best, best if best["drop"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
             errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False)
             ranked = sorted(errors, key=lambda la: la.sqnr_db)
@@ -137,10 +140,29 @@ class _Search:
                   "fp32": round(self.reference, 3), "fits": chosen is not None,
                   "tried": [public(e) for e in self.tried], "chosen": public(final),
                   "val": {**{k: round(v, 3) for k, v in val.items()}, "drop": round(val["fp32"] - val["int8"], 3),
-                          "images": eval_limit}}
+                          "images": eval_limit},
+                  "latency": self.latency(final, plain)}
         meta = {**self.meta, "calibration": {**self.cal, "method": final["method"], "keep_float": final["keep_float"],
                                              "search": record}}
         get_exporter(format_of(self.int8)).embed_metadata(final["path"], json.dumps(meta), self.int8)
+        return record
+
+    def latency(self, final: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
+        """What the chosen file costs in time against fp32 and the all-int8 file of its calibration, at batch 1
+        on a calibration image; for ONNX also each float layer's own cost (kernels, from onnxruntime's profiler)."""
+        from .cost import float_layer_ms, model_ms
+
+        x = self._as_input(self.calib[:1])
+        ms = model_ms({"fp32": self.fp32, "int8": plain["path"], "chosen": final["path"]}, x, self.threads)
+        extra = [k for k in final["keep_float"] if k not in plain["keep_float"]]
+        record: dict[str, Any] = {"ms": ms, "ratio_to_fp32": round(ms["chosen"] / ms["fp32"], 3)}
+        if extra and self.int8.suffix == ".onnx":
+            record["float_layer_ms"] = float_layer_ms(final["path"], plain["path"], extra,
+                                                      self._as_input(self.calib[:8]), self.threads)
+        self.log(f"  latency at batch 1: fp32 {ms['fp32']:.3f} ms, int8 {ms['int8']:.3f} ms, chosen {ms['chosen']:.3f} ms "
+                 f"({record['ratio_to_fp32']:.2f}x fp32)")
+        for layer, cost in (record.get("float_layer_ms") or {}).items():
+            self.log(f"    {layer} in float: {cost:+.4f} ms")
         return record
 
     def _as_input(self, images: np.ndarray) -> np.ndarray:

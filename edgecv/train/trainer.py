@@ -28,6 +28,7 @@ from ..errors import TrainError, UsageError
 from ..metrics import HEADLINE
 from ..models.api import create_model, get_card
 from ..models.checkpoint import save_checkpoint
+from ..resources import cores
 from ..scoring import score
 from .augment import Augment, classification_batch, detection_batch
 from .data import cache_items, load_tensors
@@ -111,7 +112,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model.head.init_biases(imgsz)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(cores())  # the cores this process may use (taskset, cgroups), not the machine's
 
     with _progress() as bar:
         task = bar.add_task("preparing train", total=len(train_ds), info=f"{cfg.data} @ {imgsz}px")
