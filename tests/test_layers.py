@@ -182,3 +182,20 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     bad = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", "nope",
                                    "--calib-samples", "8", "--parity-samples", "0", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "names no layer" in bad.output
+
+
+def test_profile_links_each_int8_row_to_its_layer_report(lenet_exports, tmp_path):
+    out = tmp_path / "prof"
+    args = ["profile", str(lenet_exports), "--layers", "--iters", "3", "--min-time", "0", "--warmup", "1",
+            "--out", str(out)]
+    ran = _edgecv(args)
+    assert ran.exit_code == 0, ran.output
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    linked = {r["precision"]: r.get("layers_report") for r in rows}
+    assert linked["fp32"] is None and linked["int8"].startswith("layers/")
+    page, saved = out / linked["int8"], (out / linked["int8"]).with_suffix(".json")
+    assert f'href="{linked["int8"]}"' in (out / "report.html").read_text()
+    assert "SQNR dB" in page.read_text() and json.loads(saved.read_text())["reference"].endswith("-fp32.onnx")
+    again = _edgecv(args)  # resumed: the file is unchanged, so it is not analysed again
+    assert again.exit_code == 0 and "analysing" not in again.output
+    assert json.loads((out / "results.json").read_text())["rows"] == rows

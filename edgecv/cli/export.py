@@ -140,8 +140,9 @@ def _record_in_summary(art, record: dict) -> None:
 @click.option("--eval-limit", type=click.IntRange(1), default=500, show_default=True,
               help="With --float-accuracy: val images per accuracy.")
 @click.option("--json", "as_json", is_flag=True, help="Print every layer as JSON.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write every layer as an HTML page here.")
 def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: int, threads: int | None, top: int,
-               float_layers: int, eval_limit: int, as_json: bool) -> None:
+               float_layers: int, eval_limit: int, as_json: bool, html_path: str | None) -> None:
     """Which layers int8 hurts, and what each costs: ARTIFACT (an int8 .onnx) against REFERENCE (the float
     model it came from; default: the fp32 file of the same export beside it), layer by layer, on real images.
 
@@ -149,7 +150,15 @@ def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: in
     ms and share are the layer's kernel time in the int8 model, from onnxruntime's profiler."""
     from ..quant.layers import analyse
 
+    blocked = next((p for p in Path(html_path or ".").absolute().parents if p.exists() and not p.is_dir()), None)
+    if blocked:  # said before minutes of analysis, not after
+        raise UsageError(f"cannot write --html {html_path}: {blocked} is a file")
     report = analyse(artifact, reference, data, limit, threads, float_layers, eval_limit)
+    if html_path:
+        from ..artifact import write_atomic
+        from ..quant.page import layers_page
+
+        write_atomic(Path(html_path), layers_page(report).encode())
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -34,10 +34,12 @@ from .app import cli
 @click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
               help="Report folder; rerunning the same profile there resumes; another profile goes to OUT-2, ...")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
+@click.option("--layers", is_flag=True, help="Also analyse each int8 file layer by layer against its fp32 twin "
+              "(edgecv layers) and link the page from its rows in report.html.")
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
                 providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
                 input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
-                min_time: float, timeout: float, out: str, json_path: str | None) -> None:
+                min_time: float, timeout: float, out: str, json_path: str | None, layers: bool) -> None:
     """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
     files or folders of them (default: the default-weight zoo, every format and precision)."""
     from ..artifact import write_atomic
@@ -53,7 +55,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
                           warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes)
     progress = Progress()
     try:
-        report = profile(spec=spec, out=out, timeout_s=timeout, log=log, on_start=progress.start,
+        report = profile(spec=spec, out=out, timeout_s=timeout, layers=layers, log=log, on_start=progress.start,
                          on_row=progress.advance)
     finally:
         progress.stop()

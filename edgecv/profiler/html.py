@@ -112,6 +112,13 @@ def deltas(rows: list[Row], title: str) -> str:
     return "".join(parts) + "</svg>"
 
 
+def _status(row: Row, text: str) -> str:
+    """The status cell; an int8 row analysed by ``profile --layers`` links its per-layer page."""
+    if not row.layers_report:
+        return html.escape(text)
+    return f'{html.escape(text)} · <a href="{html.escape(row.layers_report)}">layers</a>'
+
+
 def page(report: dict[str, Any]) -> str:
     rows, env = report_rows(report), report["environment"]
     ok = [r for r in rows if r.ok]
@@ -126,7 +133,8 @@ def page(report: dict[str, Any]) -> str:
         body = "".join(p for p in plots if p) or "<p>No rows with both accuracy and latency.</p>"
         sections.append(f"<section><h2>{html.escape(model)}</h2><div class='plots'>{body}</div></section>")
     head, table = table_rows(rows)
-    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[:-1]) + f"<td>{_status(r, row[-1])}</td></tr>"
+                    for r, row in zip(rows, table))
     picks = "".join(f"<li>{html.escape(pick_line(label, r))}</li>" for label, r in best_picks(rows))
     legend = ("colour: <b style='color:#555'>pytorch</b> <b style='color:#1f77b4'>onnx</b> "
               "<b style='color:#e4572e'>tflite</b>; mark: ● fp32 ■ fp16 ▲ int8; ringed and dashed: the Pareto front "

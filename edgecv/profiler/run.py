@@ -35,7 +35,7 @@ Log = Callable[[str], None]
 
 
 def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = None, out: str | Path = "profile",
-            timeout_s: float = 900.0, log: Log = print, on_start: Callable[[int], None] | None = None,
+            timeout_s: float = 900.0, layers: bool = False, log: Log = print, on_start: Callable[[int], None] | None = None,
             on_row: Callable[[Row, int, int], None] | None = None, **settings: Any) -> dict[str, Any]:
     """Measure every target x format x precision x runtime x provider x device; returns the report dict
     (``{"edgecv_version", "environment", "matrix", "peaks", "runs", "rows", "out"}``, rows as
@@ -45,7 +45,8 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     ``imgsz=320``, ``input_shapes=["images=1x3x640x640"]``, ...). ``imgsz`` is a square size or ``"HxW"``:
     zoo models are exported at it; files with a dynamic height/width are fed at it (default: what the file
     fixes, else 640). ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)``
-    after each."""
+    after each. With ``layers``, each int8 file also gets an ``edgecv layers`` report, linked from its rows
+    (``layers.py``)."""
     from .cell import run_isolated
     from .environment import environment
 
@@ -101,6 +102,10 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
                 on_row(row, k, len(todo))
         rows = [done[c.key] for c in cells]
         _derive(rows)
+        if layers:
+            from .layers import attach_layer_reports
+
+            attach_layer_reports(rows, out, spec.data, threads, log)
         runs = sorted({r.run or "an earlier edgecv" for r in rows})
         if len(runs) > 1:
             log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
