@@ -11,8 +11,8 @@ no float twin) gets one log line and no link.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..errors import EdgecvError
 from .matrix import file_digest
