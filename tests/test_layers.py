@@ -167,18 +167,24 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     from edgecv.artifact import read_metadata
     from edgecv.exporters.tflite import module_path
 
-    keep = min(layers, key=lambda layer: layer["sqnr_db"])["name"]
-    ran = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", keep,
+    keep, wide = (la["name"] for la in sorted(layers, key=lambda layer: layer["sqnr_db"])[:2])
+    ran = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", keep, "--int16", wide,
                                    "--calib-samples", "64", "--parity-samples", "0", "--out", str(tmp_path / "kept")])
     assert ran.exit_code == 0, ran.output
     (kept,) = (tmp_path / "kept").glob("*-int8.tflite")
     assert read_metadata(kept)["calibration"]["keep_float"] == [keep]
+    assert read_metadata(kept)["calibration"]["int16"] == [wide]
     it = Interpreter(model_path=str(kept))
     tensors = {t["index"]: t for t in it.get_tensor_details()}
     outputs = [tensors[op["outputs"][0]] for op in it._get_ops_details() if op["op_name"] in ("CONV_2D",
                "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     dtypes = {module_path(t["name"]): t["dtype"] for t in outputs}
     assert dtypes[keep] == np.float32 and np.int8 in dtypes.values()  # that layer float, the others int8
+    assert dtypes[wide] == np.int16  # int16 activations
+    for args, message in ((["--format", "onnx", "--int16", "x"], "cannot give layers int16"),
+                          (["--format", "tflite", "--int16", keep, "--keep-float", keep], "either in float or int16")):
+        bad = _edgecv(["export", ckpt, "--precision", "int8", *args, "--out", str(tmp_path / "bad")])
+        assert bad.exit_code == 2 and message in bad.output
     bad = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", "nope",
                                    "--calib-samples", "8", "--parity-samples", "0", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "names no layer" in bad.output

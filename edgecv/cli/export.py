@@ -39,6 +39,8 @@ from .app import cli
               "exactly what ARM boards do (see docs/export.md for the accuracy cost).")
 @click.option("--keep-float", metavar="NAME,...", help="int8: leave these layers in float (edgecv layers lists "
               "them, worst first).")
+@click.option("--int16", metavar="NAME,...", help="int8 TFLite: give these layers int16 activations (int8 weights): "
+              "between int8 and float in both accuracy and speed.")
 @click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="int8: search calibrations, then layers "
               "kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
@@ -46,7 +48,8 @@ from .app import cli
 def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
                data: str | None, calib_samples: int, calib_method: str, weights: str | None, layout: str | None,
                native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool,
-               reduce_range: bool, keep_float: str | None, max_drop: float | None, out: str, as_json: bool) -> None:
+               reduce_range: bool, keep_float: str | None, int16: str | None, max_drop: float | None, out: str,
+               as_json: bool) -> None:
     """Export TARGET to ONNX / TFLite at each precision, with metadata and a parity check.
 
     TARGET is a zoo name (default weights), a checkpoint from `edgecv train`, or path/to/module.py:factory
@@ -61,7 +64,7 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
                        dynamic_batch=dynamic_batch, calib_samples=calib_samples, calib_method=calib_method,
                        layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
                        evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range,
-                       keep_float=[n.strip() for n in (keep_float or "").split(",") if n.strip()], log=log)
+                       keep_float=_names(keep_float), int16=_names(int16), log=log)
     searches = _within_budget(artifacts, max_drop, eval_limit, log) if max_drop is not None else {}
     if as_json:
         click.echo(json.dumps({"artifacts": [{**a.to_dict(), **({"search": searches[a.path]} if a.path in searches
@@ -78,6 +81,10 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
         raise EdgecvError(f"no int8 variant of {path.name} is within --max-drop {max_drop:g}: the best found (written) "
                           f"loses {record['chosen']['drop']:.2f} points on held-out training images, "
                           f"{record['val']['drop']:.2f} on val")
+
+
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
 
 
 def _budget_plan(formats: str, precisions: str, log) -> tuple[str, str]:

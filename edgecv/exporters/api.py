@@ -43,14 +43,15 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
            calib_samples: int = 256, calib_method: str = "minmax", layout: str | None = None,
            float_io: bool = True, parity_samples: int = 64, strict: bool = False, threads: int | None = None,
            evaluate: bool = False, eval_limit: int | None = None, reduce_range: bool = False,
-           keep_float: Sequence[str] = (),
+           keep_float: Sequence[str] = (), int16: Sequence[str] = (),
            log: Callable[[str], None] | None = None) -> list[Artifact]:
     """Export ``model`` (a zoo name, a checkpoint, ``module.py:factory`` or an ``nn.Module`` with a card).
 
     ``data`` supplies real images for int8 calibration (train split) and the parity check (val split);
     it defaults to the dataset the weights were trained on. ``reduce_range`` quantizes ONNX int8 weights to
     7 bits so that x86 CPUs without VNNI give the same int8 outputs as ARM boards (see docs/export.md).
-    ``keep_float`` names the layers int8 leaves in float, as ``edgecv layers`` names them (worst first).
+    ``keep_float`` names the layers int8 leaves in float, as ``edgecv layers`` names them (worst first);
+    ``int16`` the layers it gives int16 activations (TFLite).
     Returns the artifacts written under ``out``.
     """
     log = log or (lambda _msg: None)
@@ -82,7 +83,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
                         imgsz=pre.input_size, channels=pre.channels, batch=None if dynamic_batch else batch,
                         layout=(layout or exporter.default_layout).upper(), output_names=_output_names(card.task),
                         calib_method=calib_method, float_io=float_io, reduce_range=reduce_range,
-                        keep_float=tuple(keep_float) if "int8" in precisions else ())
+                        keep_float=tuple(keep_float) if "int8" in precisions else (),
+                        int16=tuple(int16) if "int8" in precisions else ())
         for p in precisions:
             exporter.check(job, p)
         jobs.append((exporter, job))
@@ -134,7 +136,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
                     meta = _metadata(card, pre, exporter.format, p, job, built, source,
                                      {"data": data, "split": calib_split, "images": int(len(calibration)),
                                       "method": calib_method, "reduce_range": reduce_range,
-                                      "keep_float": list(job.keep_float)}
+                                      "keep_float": list(job.keep_float), "int16": list(job.int16)}
                                      if p == "int8" else None)
                     path = out / name
                     exporter.embed_metadata(built, json.dumps(meta), path)

@@ -43,6 +43,7 @@ class ExportJob:
     float_io: bool = True  # keep float32 inputs/outputs for fp16/int8 artifacts
     reduce_range: bool = False  # int8 ONNX: 7-bit weights, so x86 without VNNI computes what ARM computes
     keep_float: tuple[str, ...] = ()  # int8: layers left in float, named as `edgecv layers` names them
+    int16: tuple[str, ...] = ()  # int8: layers given int16 activations (and int8 weights), named the same way
     cache: dict[str, Any] = field(default_factory=dict)  # per-format intermediate files (the fp32 graph)
 
     def sample(self) -> np.ndarray:
@@ -65,6 +66,7 @@ class Exporter(ABC):
     calib_methods: tuple[str, ...] = CALIB_METHODS
     dynamic_batch: bool = True
     keeps_float: bool = False  # int8 can leave named layers in float (ExportJob.keep_float)
+    widens: bool = False  # int8 can give named layers int16 activations (ExportJob.int16)
     extra: str = ""  # the edgecv extra that installs ``requires``
     requires: tuple[str, ...] = ()  # top-level modules the converter needs
 
@@ -84,6 +86,11 @@ class Exporter(ABC):
             raise UsageError(f"{self.format} export does not support --dynamic-batch; pass --batch N")
         if job.keep_float and not self.keeps_float:
             raise UsageError(f"{self.format} export cannot keep layers in float (--keep-float)")
+        if job.int16 and not self.widens:
+            raise UsageError(f"{self.format} export cannot give layers int16 activations (--int16): its runtime's "
+                             "int8 kernels have no int16 twins")
+        if set(job.int16) & set(job.keep_float):
+            raise UsageError(f"a layer is either in float or int16, not both: {sorted(set(job.int16) & set(job.keep_float))[0]}")
         if precision == "int8" and job.calib_method not in self.calib_methods:
             raise UsageError(f"{self.format} int8 calibrates with {', '.join(self.calib_methods)} only, "
                              f"not {job.calib_method}")

@@ -48,6 +48,7 @@ class TFLiteExporter(Exporter):
     default_layout = "NHWC"
     layouts = ("NHWC", "NCHW")
     keeps_float = True
+    widens = True  # ai-edge-quantizer's a16w8 per layer; the quantizer puts QUANTIZE ops at the int8/int16 seams
     precisions = ("fp32", "fp16", "int8", "int8-dynamic")
     calib_methods = ("minmax",)  # ai-edge-quantizer calibrates min/max ranges
     dynamic_batch = False
@@ -74,8 +75,10 @@ class TFLiteExporter(Exporter):
             ops = _ops(fp32)
             tail = float_tail(ops) + kept_outputs(ops, job.keep_float, job.name)
             if tail:  # post-processing (YOLO box decoding) and --keep-float layers stay float; a scope is "out1;out2;"
-                scope = "^(?:" + "|".join(re.escape(name) for name in tail) + ");"
-                q.update_quantization_recipe(scope, "*", algorithm_key=algo.NO_QUANTIZE)
+                q.update_quantization_recipe(_scope(tail), "*", algorithm_key=algo.NO_QUANTIZE)
+            if job.int16:  # int16 activations, int8 weights
+                q.add_static_config(_scope(kept_outputs(ops, job.int16, job.name, "--int16")), "*",
+                                    activation_num_bits=16, weight_num_bits=8)
             if job.float_io:
                 for io_op in ("INPUT", "OUTPUT"):
                     q.update_quantization_recipe(".*", io_op, algorithm_key=algo.NO_QUANTIZE)
@@ -172,12 +175,18 @@ def module_path(tensor: str) -> str:
     return ".".join(piece.split("_", 1)[1] if "_" in piece else piece for piece in pieces) or tensor[:60]
 
 
-def kept_outputs(ops: list[tuple[str, list[str], list[str]]], keep: tuple[str, ...], name: str) -> list[str]:
-    """Output-tensor names of the heavy ops whose module path is in ``keep`` (``--keep-float``)."""
+def _scope(outputs: list[str]) -> str:
+    """An ai-edge-quantizer scope matching ops by their output tensors (a scope reads "out1;out2;")."""
+    return "^(?:" + "|".join(re.escape(name) for name in outputs) + ");"
+
+
+def kept_outputs(ops: list[tuple[str, list[str], list[str]]], keep: tuple[str, ...], name: str,
+                 option: str = "--keep-float") -> list[str]:
+    """Output-tensor names of the heavy ops whose module path is in ``keep`` (``--keep-float``, ``--int16``)."""
     found = {module_path(outs[0]): outs for op, _, outs in ops if op in _HEAVY and outs}
     unknown = sorted(set(keep) - set(found))
     if unknown:
-        raise UsageError(f"--keep-float names no layer of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
+        raise UsageError(f"{option} names no layer of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
     return [out for layer in keep for out in found[layer]]
 
 

@@ -6,6 +6,10 @@ Cheapest first, on the runtime that will run the file (onnxruntime):
 2. mixed precision: the layers with the lowest SQNR (``edgecv layers``) kept in float, 1, 2, 4, 8, ... of them,
    until the drop fits.
 
+Layers are kept in float, not given int16 activations: on LiteRT's CPU kernels int16 is far slower than float
+(MobileNetV2 at 224 on this AVX-512 machine: the 2 worst layers in int16 22.6 ms, in float 7.7 ms; the 8 worst
+141 ms against 8.8 ms; all-int8 7.5 ms, fp32 15.2 ms). ``--int16`` offers it for runtimes where it pays.
+
 The record also says what the chosen file costs in time: fp32, all-int8 and chosen latency, and for ONNX each
 float layer's own kernel time against its int8 kernel (``cost.py``).
 
@@ -97,15 +101,17 @@ class _Search:
             return score(session, data, limit)[self.metric]
 
     def variant(self, method: str, keep: tuple[str, ...]) -> dict[str, Any]:
-        """Quantize with ``method`` and ``keep`` in float (or reuse the exported file) and measure the drop."""
+        """Quantize with ``method`` and ``keep`` in float (or reuse the exported file) and measure the drop. Layers
+        the export gave int16 activations (``--int16``) keep them."""
         from .requantize import requantize
 
         cal = self.cal
+        wide = tuple(cal.get("int16") or ())
         if method == cal.get("method", "minmax") and keep == tuple(cal.get("keep_float") or ()):
             path = self.int8  # the file the export wrote
         else:
-            path = requantize(self.fp32, self.work / f"{method}-{len(keep)}{self.int8.suffix}", self.meta, self.calib,
-                              method, keep)
+            path = requantize(self.fp32, self.work / f"{method}-{len(keep)}-{len(wide)}{self.int8.suffix}", self.meta,
+                              self.calib, method, keep, wide)
         got = self.accuracy(path, self.decide)
         entry = {"method": method, "keep_float": list(keep), self.metric: round(got, 3),
                  "drop": round(self.reference - got, 3), "path": path}

@@ -219,8 +219,9 @@ def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer]
     baseline = {"int8": accuracy(artifact), "fp32": accuracy(reference)}
     with tempfile.TemporaryDirectory(prefix="edgecv-layers-") as tmp:
         for layer in layers:
+            wide = tuple(n for n in cal.get("int16") or () if n != layer.name)
             variant = requantize(reference, Path(tmp) / f"variant{artifact.suffix}", meta, images,
-                                 cal.get("method", "minmax"), tuple(cal.get("keep_float") or ()) + (layer.name,))
+                                 cal.get("method", "minmax"), tuple(cal.get("keep_float") or ()) + (layer.name,), wide)
             layer.float_gain = round(accuracy(variant) - baseline["int8"], 3)
     return {"metric": metric, **baseline}
 

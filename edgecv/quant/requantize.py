@@ -19,13 +19,16 @@ METHODS = {".onnx": ("minmax", "percentile", "entropy"), ".tflite": ("minmax",)}
 
 
 def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, method: str,
-               keep: tuple[str, ...]) -> Path:
-    """Write ``out``: ``fp32`` quantized to int8 with ``method`` and ``keep`` in float, calibrated on ``calib``
-    (preprocessed images, NCHW), carrying ``meta`` (the int8 file's metadata)."""
+               keep: tuple[str, ...], int16: tuple[str, ...] = ()) -> Path:
+    """Write ``out``: ``fp32`` quantized to int8 with ``method``, ``keep`` in float and ``int16`` with int16
+    activations (TFLite), calibrated on ``calib`` (preprocessed images, NCHW), carrying ``meta`` (the int8
+    file's metadata)."""
     cal = meta.get("calibration") or {}
     name = meta.get("model", "the model")
     batches = (calib[i:i + 1] for i in range(len(calib)))
     if fp32.suffix == ".onnx":
+        if int16:
+            raise UsageError("int16 activations are a TFLite option: onnxruntime has no int16 kernels to run them")
         from ..exporters.onnx import OnnxExporter, quantize_onnx
 
         built = quantize_onnx(fp32, out.with_name(out.stem + "-q.onnx"), batches, method,
@@ -41,7 +44,7 @@ def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, m
         job = ExportJob(module=None, name=name, task=meta["task"], imgsz=pre.input_size,  # type: ignore[arg-type]
                         channels=pre.channels, batch=1, layout=pre.layout,
                         output_names=[o["name"] for o in meta.get("outputs", [])], calibration=calib,
-                        calib_method=method, keep_float=keep, cache={"tflite_fp32": fp32})
+                        calib_method=method, keep_float=keep, int16=int16, cache={"tflite_fp32": fp32})
         built = TFLiteExporter().convert(job, "int8", out.parent)
         TFLiteExporter().embed_metadata(built, json.dumps(meta), out)
         return out
