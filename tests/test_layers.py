@@ -122,6 +122,7 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     record = read_metadata(int8)["calibration"]["search"]
     assert record["fits"] and record["max_drop"] == 0.5 and record["metric"] == "top1"
     assert [t["method"] for t in record["tried"]][:3] == ["minmax", "percentile", "entropy"]
+    assert all(t["images"] in (64, 256) for t in record["tried"])  # the export's 64, or 4x for histogram methods
     assert "held-out" in record["decided_on"] and record["val"]["images"] == 64
     assert record["chosen"]["drop"] <= 50 and set(record["val"]) >= {"fp32", "int8", "drop"}
     latency = record["latency"]
@@ -205,3 +206,23 @@ def test_profile_links_each_int8_row_to_its_layer_report(lenet_exports, tmp_path
     again = _edgecv(args)  # resumed: the file is unchanged, so it is not analysed again
     assert again.exit_code == 0 and "analysing" not in again.output
     assert json.loads((out / "results.json").read_text())["rows"] == rows
+
+
+def test_the_larger_calibration_candidate_is_what_calib_samples_would_draw(lenet_exports, tmp_path):
+    """A searched file records ``calibration.images``; re-quantizing from the record (``edgecv layers
+    --float-accuracy``) draws that many images with the exporter's own draw, so the search must calibrate on
+    exactly those, and decide on images neither calibration used."""
+    from edgecv.artifact import read_metadata
+    from edgecv.exporters.calibration import load_images
+    from edgecv.preprocess import Preprocess
+    from edgecv.quant.budget import _Search
+
+    (fp32,), (int8,) = lenet_exports.glob("*-fp32.onnx"), lenet_exports.glob("*-int8.onnx")
+    search = _Search(int8, fp32, 100, None, lambda m: None, tmp_path)
+    assert search.counts == (64, 256)
+    pre = Preprocess.from_dict(read_metadata(int8)["preprocess"])
+    for count in search.counts:
+        want, _ = load_images("digits", pre, count, "train")
+        np.testing.assert_array_equal(search.calibs[count], want)
+    assert len(search.decide) == 100 and not set(search.decide.indices) & set(
+        int(i) for i in np.random.default_rng(0).permutation(len(search.decide.base))[:256])

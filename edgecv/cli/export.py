@@ -112,7 +112,8 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
         record = search(art.path, fp32[art.format], max_drop, eval_limit=eval_limit, log=log)
         art.metadata, art.parity = read_metadata(art.path), None  # the file is now the chosen variant
         chosen, val = record["chosen"], record["val"]
-        log(f"{art.path.name}: {chosen['method']} calibration, {len(chosen['keep_float'])} layer(s) in float; "
+        log(f"{art.path.name}: {chosen['method']} calibration on {chosen['images']} images, "
+            f"{len(chosen['keep_float'])} layer(s) in float; "
             f"val {record['metric']} fp32 {val['fp32']:.2f}, int8 {val['int8']:.2f} (drop {val['drop']:.2f})"
             + ("" if record["fits"] else f": NOT within {max_drop:g}"))
         searches[art.path] = record

@@ -2,7 +2,8 @@
 
 Cheapest first, on the runtime that will run the file (onnxruntime):
 
-1. the calibration: min/max, percentile, entropy (the exporter's own quantizer, same images);
+1. the calibration: min/max, percentile, entropy (the exporter's own quantizer, same images), then the histogram
+   methods on 4x the images (at most 1024);
 2. mixed precision: the layers with the lowest SQNR (``edgecv layers``) kept in float, 1, 2, 4, 8, ... of them,
    until the drop fits.
 
@@ -34,6 +35,8 @@ from ..data.base import Dataset
 from ..errors import UsageError
 
 FLOAT_STEPS = (1, 2, 4, 8, 16, 32)
+MORE_IMAGES, MAX_IMAGES = 4, 1024  # the larger calibration set: 4x the export's, at most 1024 images
+HISTOGRAM = ("percentile", "entropy")  # methods whose estimate improves with more images (min/max only widens)
 
 
 class _Picked(Dataset):
@@ -79,15 +82,22 @@ class _Search:
         pre = Preprocess.from_dict(self.meta["preprocess"])
         train = get_dataset(self.cal["data"], "train", imgsz=pre.input_size)
         n = int(self.cal["images"])
-        order = np.random.default_rng(0).permutation(len(train))  # the calibration's own draw (load_images)
-        held = sorted(int(i) for i in order[n:n + holdout])
+        # load_images' own draw: its first n images are the export's calibration, its first `more` the larger
+        # candidate's (so `calibration.images` reproduces either), and the held-out slice comes after both
+        order = np.random.default_rng(0).permutation(len(train))
+        more = min(MORE_IMAGES * n, MAX_IMAGES, len(train) - holdout)
+        self.counts = (n, more) if more > n else (n,)
+        held = sorted(int(i) for i in order[max(self.counts):max(self.counts) + holdout])
         if len(held) < 50:
             raise UsageError(f"--max-drop needs at least 50 training images beyond the {n} used to calibrate; "
                              "use fewer --calib-samples")
         self.decide = _Picked(train, held)
         self.layout = pre.layout
-        self.calib, _ = preprocess_batch([train[int(i)][0] for i in sorted(order[:n])],  # NCHW, as the exporters
-                                         dataclasses.replace(pre, layout="NCHW"))  # calibrate
+        calib, _ = preprocess_batch([train[int(i)][0] for i in sorted(order[:max(self.counts)])],  # NCHW, as the
+                                    dataclasses.replace(pre, layout="NCHW"))  # exporters calibrate
+        rank = {int(i): k for k, i in enumerate(sorted(order[:max(self.counts)]))}
+        self.calibs = {c: calib[sorted(rank[int(i)] for i in order[:c])] for c in self.counts}
+        self.calib = self.calibs[n]
         self.metric = HEADLINE[self.meta["task"]]
         self.tried: list[dict[str, Any]] = []
         self.reference = self.accuracy(fp32, self.decide)
@@ -100,23 +110,24 @@ class _Search:
         with load(path, threads=self.threads) as session:
             return score(session, data, limit)[self.metric]
 
-    def variant(self, method: str, keep: tuple[str, ...]) -> dict[str, Any]:
-        """Quantize with ``method`` and ``keep`` in float (or reuse the exported file) and measure the drop. Layers
-        the export gave int16 activations (``--int16``) keep them."""
+    def variant(self, method: str, keep: tuple[str, ...], images: int | None = None) -> dict[str, Any]:
+        """Quantize with ``method`` on ``images`` calibration images (default: the export's) and ``keep`` in float
+        (or reuse the exported file), and measure the drop. Layers the export gave int16 activations keep them."""
         from .requantize import requantize
 
-        cal = self.cal
+        cal, images = self.cal, images or self.counts[0]
         wide = tuple(cal.get("int16") or ())
-        if method == cal.get("method", "minmax") and keep == tuple(cal.get("keep_float") or ()):
+        if (method, images) == (cal.get("method", "minmax"), self.counts[0]) and keep == tuple(cal.get("keep_float") or ()):
             path = self.int8  # the file the export wrote
         else:
-            path = requantize(self.fp32, self.work / f"{method}-{len(keep)}-{len(wide)}{self.int8.suffix}", self.meta,
-                              self.calib, method, keep, wide)
+            path = requantize(self.fp32, self.work / f"{method}-{images}-{len(keep)}{self.int8.suffix}", self.meta,
+                              self.calibs[images], method, keep, wide)
         got = self.accuracy(path, self.decide)
-        entry = {"method": method, "keep_float": list(keep), self.metric: round(got, 3),
+        entry = {"method": method, "images": images, "keep_float": list(keep), self.metric: round(got, 3),
                  "drop": round(self.reference - got, 3), "path": path}
         self.tried.append(entry)
-        self.log(f"  {method}, {len(keep)} layer(s) in float: {self.metric} {got:.2f} (drop {self.reference - got:.2f})")
+        self.log(f"  {method} on {images} images, {len(keep)} layer(s) in float: {self.metric} {got:.2f} "
+                 f"(drop {self.reference - got:.2f})")
         return entry
 
     def run(self, max_drop: float, eval_limit: int | None) -> dict[str, Any]:
@@ -126,13 +137,19 @@ class _Search:
         from .requantize import METHODS
 
         budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
-        best = min((self.variant(m, kept) for m in METHODS[self.int8.suffix]), key=lambda e: e["drop"])
+        methods = METHODS[self.int8.suffix]
+        best = min((self.variant(m, kept) for m in methods), key=lambda e: e["drop"])
+        for images in self.counts[1:]:  # more images, where the method's estimate improves with them
+            if best["drop"] <= budget:
+                break
+            best = min([best, *(self.variant(m, kept, images) for m in methods if m in HISTOGRAM)],
+                       key=lambda e: e["drop"])
         plain, chosen = best, best if best["drop"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
             errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False)
             ranked = sorted(errors, key=lambda la: la.sqnr_db)
             for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
-                entry = self.variant(best["method"], kept + tuple(layer.name for layer in ranked[:k]))
+                entry = self.variant(best["method"], kept + tuple(layer.name for layer in ranked[:k]), best["images"])
                 best = min(best, entry, key=lambda e: e["drop"])
                 if entry["drop"] <= budget:
                     chosen = entry
@@ -148,8 +165,8 @@ class _Search:
                   "val": {**{k: round(v, 3) for k, v in val.items()}, "drop": round(val["fp32"] - val["int8"], 3),
                           "images": eval_limit},
                   "latency": self.latency(final, plain)}
-        meta = {**self.meta, "calibration": {**self.cal, "method": final["method"], "keep_float": final["keep_float"],
-                                             "search": record}}
+        meta = {**self.meta, "calibration": {**self.cal, "method": final["method"], "images": final["images"],
+                                             "keep_float": final["keep_float"], "search": record}}
         get_exporter(format_of(self.int8)).embed_metadata(final["path"], json.dumps(meta), self.int8)
         return record
 
