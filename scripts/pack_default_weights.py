@@ -46,6 +46,7 @@ def main(runs: Path) -> None:
                    f"--batch {args['batch']} --lr {args['lr']} --seed {args['seed']}"
                    + "".join(f" --model-arg {k}={v}" for k, v in args.get("model_args", {}).items())
                    + (" --from-scratch" if meta["task"] == "detection" and not args.get("weights") else "")
+                   + (f" --head-init {args['head_init']}" if args.get("head_init", "model") != "model" else "")
                    + _augment_flags(args.get("augment") or {}))
         manifest[meta["model"]] = {
             "file": name, "sha256": hashlib.sha256(target.read_bytes()).hexdigest(), "dataset": meta["dataset"],

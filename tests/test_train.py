@@ -133,3 +133,23 @@ def test_model_args_are_recorded_and_rebuilt(tmp_path):
     assert model.features[0][0].out_channels == 8 and model.classifier[0].p == 0.0
     bad = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--model-arg", "oops"])
     assert bad.exit_code == 2 and "expected KEY=VALUE" in bad.output
+
+
+def test_head_init_zero_starts_a_classifier_from_uniform_logits(tmp_path):
+    from edgecv.train.trainer import _zero_head
+
+    model = edgecv.create_model("efficientnet_b0", num_classes=12)
+    assert model.classifier[1].weight.abs().max() > 0.1  # torchvision's U(+-1/sqrt(12)): large random logits
+    assert _zero_head(model) == "classifier.1"
+    assert not model.classifier[1].weight.any() and not model.classifier[1].bias.any()
+    with torch.no_grad():
+        logits = model.eval()(torch.rand(2, 3, 32, 32))
+    assert torch.equal(logits, torch.zeros_like(logits))
+    result = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--epochs", "1", "--limit", "64",
+                                      "--head-init", "zero", "--out", str(tmp_path / "z")])
+    assert result.exit_code == 0 and "classifier head zero-initialised" in result.output, result.output
+    assert read_checkpoint_meta(tmp_path / "z" / "best.safetensors")["train_args"]["head_init"] == "zero"
+    tuned = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--epochs", "1", "--limit", "64",
+                                     "--head-init", "zero", "--weights", str(tmp_path / "z" / "best.safetensors"),
+                                     "--out", str(tmp_path / "t")])
+    assert tuned.exit_code == 0 and "zero-initialised" not in tuned.output  # fine-tuning keeps the trained head

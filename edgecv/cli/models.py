@@ -58,6 +58,9 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="Architecture argument, repeatable (e.g. stochastic_depth_prob=0, width_mult=0.5).")
 @click.option("--from-scratch", is_flag=True, help="Detection: start from random weights, not edgecv's default detector.")
+@click.option("--head-init", type=click.Choice(["model", "zero"]), default="model", show_default=True,
+              help="Classifier from scratch: the architecture's own init of the last layer, or zeros (use zero for "
+              "EfficientNets on few classes: their own init makes large random logits, and the features collapse).")
 @click.option("--fliplr", type=click.FloatRange(0, 1), help="Probability of a horizontal mirror (default 0.5, or 0 "
               "for data whose classes are not mirror images, like the built-in digits; say 0 for text, arrows, signs).")
 @click.option("--shift", type=click.FloatRange(0, 1, max_open=True), default=1 / 16, show_default="1/16",
@@ -71,7 +74,7 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int, lr: float, out: str,
               weights: str | None, limit: int | None, val_limit: int | None, seed: int, workers: int,
               model_args: tuple[str, ...], from_scratch: bool, fliplr: float | None, shift: float, scale: float,
-              colour: float, mosaic: float) -> None:
+              colour: float, mosaic: float, head_init: str) -> None:
     """Train or fine-tune MODEL on a dataset; validate every epoch and keep the best checkpoint.
 
     The augmentation (--fliplr, --shift, --scale, --colour, --mosaic) is printed when training starts and
@@ -83,7 +86,7 @@ def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int,
     result = train(TrainConfig(model=model, data=data, epochs=epochs, imgsz=imgsz, batch=batch, lr=lr, out=out,
                                weights=weights, limit=limit, val_limit=val_limit, seed=seed,
                                workers=workers, from_scratch=from_scratch, model_args=key_values(model_args),
-                               augment=augment))
+                               augment=augment, head_init=head_init))
     best = result["best"]
     scores = ", ".join(f"{k} {v:.2f}" for k, v in best.items() if k not in ("epoch", "loss", "images"))
     for note in result["notes"]:

@@ -51,6 +51,7 @@ class TrainConfig:
     workers: int = 2
     from_scratch: bool = False  # detection: do not start from edgecv's default detector weights
     model_args: dict[str, Any] = field(default_factory=dict)  # architecture arguments, e.g. stochastic_depth_prob
+    head_init: str = "model"  # classifier from scratch: "model" (the architecture's own init) or "zero"
     augment: Augment = field(default_factory=Augment)  # --fliplr, --shift, --scale, --colour, --mosaic
 
 
@@ -78,6 +79,21 @@ def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list
     merged = {**own, **{k: v for k, v in state.items() if k not in skipped}}
     load_state_dict(model, merged, source=weights)
     return skipped
+
+
+HEAD_INITS = ("model", "zero")
+
+
+def _zero_head(model: torch.nn.Module) -> str:
+    """Zero the last Linear layer. torchvision's EfficientNet init draws it from U(±1/sqrt(classes)): fine for
+    1000 classes, but for 12 its random logits are large, and from scratch the network silences them by killing
+    its own features (measured: 5.6% of EfficientNet-Lite0's pooled features alive after 6 epochs, top-1 at
+    chance). A zero head starts at uniform logits, so the features get the gradient instead."""
+    name, last = next((n, m) for n, m in reversed(list(model.named_modules())) if isinstance(m, torch.nn.Linear))
+    torch.nn.init.zeros_(last.weight)
+    if last.bias is not None:
+        torch.nn.init.zeros_(last.bias)
+    return name
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -110,6 +126,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         notes.append(f"fine-tuning from {start}" + (f" (new head: {len(skipped)} tensors)" if skipped else ""))
     elif card.task == "detection":
         model.head.init_biases(imgsz)
+    if cfg.head_init not in HEAD_INITS:
+        raise UsageError(f"unknown --head-init {cfg.head_init!r} (choose from {', '.join(HEAD_INITS)})")
+    if cfg.head_init == "zero" and not start and card.task == "classification":
+        notes.append(f"classifier head zero-initialised: {_zero_head(model)}")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cores())  # the cores this process may use (taskset, cgroups), not the machine's
