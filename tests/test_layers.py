@@ -146,7 +146,9 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     assert ran.exit_code == 0, ran.output
     layers = json.loads(ran.stdout)["layers"]
     assert {layer["op"] for layer in layers} >= {"CONV_2D", "FULLY_CONNECTED"} and len(layers) >= 4
-    assert all(layer["ms"] is None and math.isfinite(layer["sqnr_db"]) for layer in layers)
+    assert all(layer["ms"] is None and not math.isnan(layer["sqnr_db"]) for layer in layers)
+    assert all(math.isfinite(la["sqnr_db"]) for la in layers if la["op"] in ("CONV_2D", "FULLY_CONNECTED"))
+    assert {"ADD", "MUL"} & {la["op"] for la in layers}  # the ops between the heavy ones requantize too
     assert any(layer["name"].startswith(("features", "classifier")) for layer in layers)  # LeNet5's own modules
     ran = _edgecv(["layers", str(int8), "--limit", "4", "--float-accuracy", "1", "--eval-limit", "32",
                                    "--json"])
@@ -168,7 +170,8 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     from edgecv.artifact import read_metadata
     from edgecv.exporters.tflite import module_path
 
-    keep, wide = (la["name"] for la in sorted(layers, key=lambda layer: layer["sqnr_db"])[:2])
+    heavy = [la for la in layers if la["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    keep, wide = (la["name"] for la in sorted(heavy, key=lambda layer: layer["sqnr_db"])[:2])
     ran = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--keep-float", keep, "--int16", wide,
                                    "--calib-samples", "64", "--parity-samples", "0", "--out", str(tmp_path / "kept")])
     assert ran.exit_code == 0, ran.output
@@ -226,3 +229,20 @@ def test_the_larger_calibration_candidate_is_what_calib_samples_would_draw(lenet
         np.testing.assert_array_equal(search.calibs[count], want)
     assert len(search.decide) == 100 and not set(search.decide.indices) & set(
         int(i) for i in np.random.default_rng(0).permutation(len(search.decide.base))[:256])
+
+
+def test_a_tflite_module_path_keeps_every_op_converted_from_that_module():
+    from edgecv.errors import UsageError
+    from edgecv.exporters.tflite import kept_outputs
+
+    se = "NHWC/MobileNetV3_module/Sequential_features/InvertedResidual_4/Sequential_block/SqueezeExcitation_2"
+    ops = [("MEAN", ["a"], [f"{se}/AdaptiveAvgPool2d_avgpool;"]),
+           ("CONV_2D", ["b"], [f"{se}/Conv2d_fc1;"]),
+           ("CONV_2D", ["c"], [f"{se}/Conv2d_fc2;"]),
+           ("MUL", ["d"], [f"{se}/Hardsigmoid_scale_activation;"]),
+           ("CONV_2D", ["e"], ["NHWC/MobileNetV3_module/Sequential_features/InvertedResidual_40/Conv2d_0;"])]
+    assert kept_outputs(ops, ("features.4.block.2.fc2",), "m") == [ops[2][2][0]]
+    whole = kept_outputs(ops, ("features.4.block.2",), "m")  # the whole squeeze-excite, not features.40
+    assert whole == [o[2][0] for o in ops[:4]]
+    with pytest.raises(UsageError, match="names no layer of m: features.4.block.9"):
+        kept_outputs(ops, ("features.4.block.9",), "m")

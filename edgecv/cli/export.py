@@ -177,10 +177,11 @@ def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: in
     if acc:
         click.echo(f"{acc['metric']} on {acc['eval_images']} val images: fp32 {acc['fp32']:.2f}, int8 {acc['int8']:.2f}; "
                    "'float +' is what keeping just that layer in float wins back")
-    click.echo(f"{'layer':<28} {'op':<7} {'SQNR dB':>8} {'cosine':>8} {'ms':>7} {'share':>6}"
+    width = max(7, *(len(r["op"]) for r in rows))
+    click.echo(f"{'layer':<28} {'op':<{width}} {'SQNR dB':>8} {'cosine':>8} {'ms':>7} {'share':>6}"
                + (f" {'float +':>8}" if acc else ""))
     for r in rows:
         ms = f"{r['ms']:.3f}" if r["ms"] is not None else "-"
         share = f"{100 * r['share']:.1f}%" if r["share"] is not None else "-"
         gain = f" {r['float_gain']:>+8.2f}" if r["float_gain"] is not None else (f" {'-':>8}" if acc else "")
-        click.echo(f"{r['name'][:28]:<28} {r['op']:<7} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}{gain}")
+        click.echo(f"{r['name'][:28]:<28} {r['op']:<{width}} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}{gain}")

@@ -182,12 +182,16 @@ def _scope(outputs: list[str]) -> str:
 
 def kept_outputs(ops: list[tuple[str, list[str], list[str]]], keep: tuple[str, ...], name: str,
                  option: str = "--keep-float") -> list[str]:
-    """Output-tensor names of the heavy ops whose module path is in ``keep`` (``--keep-float``, ``--int16``)."""
-    found = {module_path(outs[0]): outs for op, _, outs in ops if op in _HEAVY and outs}
-    unknown = sorted(set(keep) - set(found))
+    """Output-tensor names of every op of each module in ``keep`` (``--keep-float``, ``--int16``): a module path
+    names the ops converted from that module and from the modules inside it (``features.4.block.2`` is a whole
+    squeeze-excite: its mean, both convolutions and the multiplications of its hard sigmoid)."""
+    paths = [(module_path(outs[0]), outs) for _, _, outs in ops if outs]
+    chosen = {layer: [out for path, outs in paths if path == layer or path.startswith(layer + ".") for out in outs]
+              for layer in keep}
+    unknown = [layer for layer, outs in chosen.items() if not outs]
     if unknown:
         raise UsageError(f"{option} names no layer of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
-    return [out for layer in keep for out in found[layer]]
+    return list(dict.fromkeys(out for outs in chosen.values() for out in outs))
 
 
 def float_tail(ops: list[tuple[str, list[str], list[str]]]) -> list[str]:

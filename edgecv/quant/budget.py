@@ -5,7 +5,8 @@ Cheapest first, on the runtime that will run the file (onnxruntime):
 1. the calibration: min/max, percentile, entropy (the exporter's own quantizer, same images), then the histogram
    methods on 4x the images (at most 1024);
 2. mixed precision: the layers with the lowest SQNR (``edgecv layers``) kept in float, 1, 2, 4, 8, ... of them,
-   until the drop fits.
+   until the drop fits. In TFLite every op is a candidate (hard-swish, squeeze-excite, residual additions), named
+   by its PyTorch module: keeping a module in float keeps every op converted from it.
 
 Layers are kept in float, not given int16 activations: on LiteRT's CPU kernels int16 is far slower than float
 (MobileNetV2 at 224 on this AVX-512 machine: the 2 worst layers in int16 22.6 ms, in float 7.7 ms; the 8 worst
@@ -146,10 +147,11 @@ class _Search:
                        key=lambda e: e["drop"])
         plain, chosen = best, best if best["drop"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
-            errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False)
-            ranked = sorted(errors, key=lambda la: la.sqnr_db)
+            errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False,
+                                  every=True)
+            ranked = list(dict.fromkeys(la.name for la in sorted(errors, key=lambda la: la.sqnr_db)))
             for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
-                entry = self.variant(best["method"], kept + tuple(layer.name for layer in ranked[:k]), best["images"])
+                entry = self.variant(best["method"], kept + tuple(ranked[:k]), best["images"])
                 best = min(best, entry, key=lambda e: e["drop"])
                 if entry["drop"] <= budget:
                     chosen = entry

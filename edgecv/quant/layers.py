@@ -12,7 +12,9 @@ For each quantized layer (Conv, Gemm, MatMul) it reports, on real preprocessed i
 Tensors are matched by name: an edgecv int8 file is quantized from the same graph as the fp32 file of the
 same export, so a layer's output keeps its name. TFLite files are compared the same way, on LiteRT's builtin
 kernels with every tensor kept (the ai-edge-quantizer keeps the converter's tensor names; layers are shown
-by their PyTorch module path). LiteRT does not time single ops from Python, so they get no ms/share.
+by their PyTorch module path). A TFLite report lists every quantized op, not only the heavy ones: hard-swish,
+the squeeze-excite multiplications and residual additions each requantize, and ``--keep-float`` can name
+their modules. LiteRT does not time single ops from Python, so they get no ms/share.
 """
 
 from __future__ import annotations
@@ -120,11 +122,16 @@ def _compare(name: str, op: str, output: str, ref: np.ndarray, q: np.ndarray) ->
 
 
 TFLITE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "BATCH_MATMUL")
+# ops that compute, and so requantize their output (moves like PAD, SLICE, GATHER, MAX_POOL keep their input's)
+TFLITE_LIGHT_OPS = ("ADD", "SUB", "MUL", "DIV", "MEAN", "SUM", "HARD_SWISH", "LOGISTIC", "TANH", "SOFTMAX", "EXP",
+                    "AVERAGE_POOL_2D", "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "CONCATENATION", "LEAKY_RELU",
+                    "PRELU", "RELU", "RELU6", "ELU", "GELU")
 
 
-def _litert_outputs(path: Path, images: np.ndarray, threads: int | None) -> tuple[list[tuple[str, str, str]], dict]:
-    """Every heavy op's output (dequantized) for each image, with every tensor kept (builtin kernels, so the
-    delegate does not hide the intermediates)."""
+def _litert_outputs(path: Path, images: np.ndarray, threads: int | None,
+                    every: bool = False) -> tuple[list[tuple[str, str, str]], dict]:
+    """Every heavy op's output (with ``every``, every op's), dequantized, for each image, with every tensor kept
+    (builtin kernels, so the delegate does not hide the intermediates)."""
     from ..exporters.tflite import module_path
     from ..portable.engines import dequantize, litert_interpreter_module, quantize, quiet_native_stderr
 
@@ -134,7 +141,8 @@ def _litert_outputs(path: Path, images: np.ndarray, threads: int | None) -> tupl
                                 experimental_op_resolver_type=module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         it.allocate_tensors()
     tensors = {d["index"]: d for d in it.get_tensor_details()}
-    heavy = [(tensors[o["outputs"][0]], o["op_name"]) for o in it._get_ops_details() if o["op_name"] in TFLITE_OPS]
+    heavy = [(tensors[o["outputs"][0]], o["op_name"]) for o in it._get_ops_details()
+             if len(o["outputs"]) and (o["op_name"] in TFLITE_OPS or every and o["op_name"] in TFLITE_LIGHT_OPS)]
     inp = it.get_input_details()[0]
     values: dict[str, list[np.ndarray]] = {d["name"]: [] for d, _ in heavy}
     for x in images:
@@ -149,11 +157,13 @@ def _litert_outputs(path: Path, images: np.ndarray, threads: int | None) -> tupl
     return [(module_path(d["name"]), op, d["name"]) for d, op in heavy], values
 
 
-def tflite_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
-    """SQNR and cosine of every heavy op's output of an int8 ``.tflite`` against its float model (tensors are
+def tflite_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None,
+                  every: bool = False) -> list[Layer]:
+    """SQNR and cosine of every heavy op's output (with ``every``, every op's: hard-swish, squeeze-excite
+    multiplications, residual additions, ...) of an int8 ``.tflite`` against its float model (tensors are
     matched by the converter's names, which the quantizer keeps)."""
-    layers, got = _litert_outputs(quantized, images, threads)
-    _, want = _litert_outputs(reference, images, threads)
+    layers, got = _litert_outputs(quantized, images, threads, every)
+    _, want = _litert_outputs(reference, images, threads, every)
     layers = [entry for entry in layers if entry[2] in want]
     if not layers:
         raise UsageError(f"{quantized.name} and {reference.name} share no layer outputs: is the reference the float "
@@ -227,10 +237,11 @@ def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer]
 
 
 def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None,
-                 timed: bool = True) -> list[Layer]:
-    """Per-layer errors of an int8 file of either format (ONNX ones also timed, unless ``timed`` is False)."""
+                 timed: bool = True, every: bool = False) -> list[Layer]:
+    """Per-layer errors of an int8 file of either format (ONNX ones also timed, unless ``timed`` is False; TFLite
+    ones of every op with ``every``)."""
     if quantized.suffix == ".tflite":  # LiteRT times no single op from Python: errors only
-        return tflite_errors(quantized, reference, images, threads)
+        return tflite_errors(quantized, reference, images, threads, every)
     layers = errors(quantized, reference, images, threads)
     if timed:
         attach_times(layers, kernel_times(quantized, images, threads))
@@ -270,7 +281,7 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     pre = Preprocess.from_dict(meta["preprocess"])
     ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
     images, _ = preprocess_batch([ds[i][0] for i in range(len(ds))], pre)
-    layers = layer_errors(path, reference, images, threads)
+    layers = layer_errors(path, reference, images, threads, every=True)
     report = {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images)}
     if float_layers:
         worst = sorted(layers, key=lambda layer: layer.sqnr_db)[:float_layers]
