@@ -7,9 +7,9 @@ times batch-1 inference on this CPU. fp32 and int8 sessions are timed in alterna
 medians compared, so a drifting machine load hits both alike. Prints one ratio per model and runtime;
 the goal for MobileNetV2 and EfficientNet-B0 at 224 is int8 <= 0.6x fp32.
 
-With ``--max-drop D`` it also times the ONNX file ``edgecv export --max-drop D`` chooses (calibration and
-layers kept in float, searched on held-out shapes images at the same size) in the same alternating rounds,
-so the cost of each kept float layer shows as the ratio's change.
+With ``--max-drop D`` it also times the file ``edgecv export --max-drop D`` chooses, for both formats
+(calibration and layers kept in float, searched on ``--holdout`` held-out shapes images at the same size), in
+the same alternating rounds, so the cost of the kept float layers shows as the ratio's change.
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--calib-samples", type=int, default=128)
-    parser.add_argument("--max-drop", type=float, help="Also time the ONNX int8 variant searched within this drop.")
+    parser.add_argument("--max-drop", type=float, help="Also time the int8 variant searched within this drop.")
+    parser.add_argument("--holdout", type=int, default=500, help="With --max-drop: images the search decides on "
+                        "(held-out training images), and val images it reports.")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
 
@@ -94,15 +96,17 @@ def main() -> None:
                 name, make = runners[fmt]
                 paths = {a.precision: a.path for a in arts}
                 chosen = ""
-                if budget and fmt == "onnx":
+                if budget:
                     import shutil
 
                     from edgecv.quant.budget import search
 
-                    paths["budget"] = paths["int8"].with_name(paths["int8"].stem + "-budget.onnx")
+                    paths["budget"] = paths["int8"].with_name(paths["int8"].stem + "-budget" + paths["int8"].suffix)
                     shutil.copyfile(paths["int8"], paths["budget"])
-                    record = search(paths["budget"], paths["fp32"], args.max_drop, eval_limit=500, log=lambda m: None)
-                    chosen = (f"{record['chosen']['method']}, {len(record['chosen']['keep_float'])} float layers, "
+                    record = search(paths["budget"], paths["fp32"], args.max_drop, holdout=args.holdout,
+                                    eval_limit=args.holdout, log=lambda m: None)
+                    c = record["chosen"]
+                    chosen = (f"{c['method']} on {c['images']}, {len(c['keep_float'])} float layers, "
                               f"val drop {record['val']['drop']:.2f}" + ("" if record["fits"] else " (does not fit)"))
                 ms = median_ms({p: make(path, args.threads) for p, path in paths.items()}, args.rounds, args.per_round)
                 line = f"{model:20s} {name:12s} {ms['fp32']:8.2f} {ms['int8']:8.2f} {ms['int8'] / ms['fp32']:8.2f}x"
