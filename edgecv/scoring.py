@@ -36,8 +36,9 @@ def _numpy(x: Any) -> np.ndarray:
 class Evaluator:
     def __init__(self, dataset: Dataset, preprocess: Preprocess, batch_size: int = 32,
                  conf_thres: float = 0.001, iou_thres: float = 0.6, max_det: int = 300,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None, hits: list[bool] | None = None) -> None:
         self.dataset, self.pre, self.batch_size = dataset, preprocess, batch_size
+        self.hits = hits  # classification: filled with each image's top-1 right/wrong, in dataset order
         self.conf_thres, self.iou_thres, self.max_det = conf_thres, iou_thres, max_det
         self.progress = progress  # called with the number of images done in each batch
 
@@ -60,8 +61,11 @@ class Evaluator:
             if logits.ndim != 2 or logits.shape[1] != self.dataset.num_classes:
                 raise UsageError(f"the model predicts {logits.shape[-1]} classes but {self.dataset.name} has "
                                  f"{self.dataset.num_classes}")
-            for k, c in topk_correct(logits, np.array([it[1] for it in items])).items():
+            targets = np.array([it[1] for it in items])
+            for k, c in topk_correct(logits, targets).items():
                 hits[k] += c
+            if self.hits is not None:
+                self.hits.extend(np.argsort(-logits, axis=1, kind="stable")[:, 0] == targets)
             n += len(items)
             if self.progress:
                 self.progress(len(items))
@@ -109,12 +113,13 @@ def torch_predictor(model: Any) -> Predictor:
 
 
 def score(model: Any, data: str | Dataset, limit: int | None = None, *, preprocess: Preprocess | None = None,
-          batch_size: int = 32, progress: Progress | None = None) -> dict[str, float]:
+          batch_size: int = 32, progress: Progress | None = None, hits: list[bool] | None = None) -> dict[str, float]:
     """Accuracy of ``model`` on the val split of ``data`` (a name or path, or a ``Dataset`` already made):
     ``{"top1", "top5", "images"}`` or ``{"map50_95", "map50", ..., "images"}``.
 
     ``model`` is a ``runtimes.Session`` (task and preprocessing from its metadata) or a module with a card
-    (``preprocess`` overrides the card's, e.g. at another size). ``progress(done, total)`` after each batch."""
+    (``preprocess`` overrides the card's, e.g. at another size). ``progress(done, total)`` after each batch;
+    a classifier's ``hits`` list gets each image's top-1 right/wrong."""
     from .runtimes import Session, predictor
 
     if isinstance(model, Session):
@@ -142,7 +147,7 @@ def score(model: Any, data: str | Dataset, limit: int | None = None, *, preproce
         if progress:
             progress(done, len(ds))
 
-    return Evaluator(ds, pre, batch_size, progress=advance)(predict)
+    return Evaluator(ds, pre, batch_size, progress=advance, hits=hits)(predict)
 
 
 __all__ = ["Evaluator", "Predictor", "score", "torch_predictor"]

@@ -123,6 +123,8 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     assert record["fits"] and record["max_drop"] == 0.5 and record["metric"] == "top1"
     assert [t["method"] for t in record["tried"]][:3] == ["minmax", "percentile", "entropy"]
     assert all(t["images"] in (64, 256) for t in record["tried"])  # the export's 64, or 4x for histogram methods
+    assert all(t["bound"] == pytest.approx(t["drop"] + t["se"], abs=2e-3) and t["se"] >= 0 for t in record["tried"])
+    assert record["chosen"]["bound"] <= 50 and "standard error" in record["rule"]
     assert "held-out" in record["decided_on"] and record["val"]["images"] == 64
     assert record["chosen"]["drop"] <= 50 and set(record["val"]) >= {"fp32", "int8", "drop"}
     latency = record["latency"]
@@ -246,3 +248,14 @@ def test_a_tflite_module_path_keeps_every_op_converted_from_that_module():
     assert whole == [o[2][0] for o in ops[:4]]
     with pytest.raises(UsageError, match="names no layer of m: features.4.block.9"):
         kept_outputs(ops, ("features.4.block.9",), "m")
+
+
+def test_the_search_widens_a_drop_by_the_uncertainty_of_the_paired_difference():
+    from edgecv.quant.budget import _Search
+
+    search = _Search.__new__(_Search)
+    search.reference_hits = [True] * 90 + [False] * 10
+    assert search.margin(list(search.reference_hits)) == 0.0  # the same answers: no doubt about the drop
+    swapped = [False] * 5 + [True] * 85 + [True] * 5 + [False] * 5  # 5 lost, 5 won: drop 0, yet uncertain
+    assert search.margin(swapped) == pytest.approx(100 * (0.1 / 100) ** 0.5)  # 3.2 points on 100 images
+    assert search.margin([]) == 0.0  # a detector: no per-image answers

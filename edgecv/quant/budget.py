@@ -1,6 +1,6 @@
-"""``edgecv export --precision int8 --max-drop D``: the int8 ONNX file within an accuracy budget.
+"""``edgecv export --precision int8 --max-drop D``: the int8 ONNX or TFLite file within an accuracy budget.
 
-Cheapest first, on the runtime that will run the file (onnxruntime):
+Cheapest first, on the runtime that will run the file (onnxruntime, LiteRT):
 
 1. the calibration: min/max, percentile, entropy (the exporter's own quantizer, same images), then the histogram
    methods on 4x the images (at most 1024);
@@ -17,7 +17,10 @@ float layer's own kernel time against its int8 kernel (``cost.py``).
 
 Every decision is made on a held-out slice of the training split (images the calibration did not use); the
 val split is measured once, at the end, for the chosen file, so the reported number is not the tuned one.
-What was tried and chosen goes into the file's metadata (``calibration.search``). If nothing fits, the best
+A classifier's candidate fits when its drop plus one standard error of the paired difference (from the images
+on which exactly one of fp32 and int8 is right) is within the budget: a drop measured on 2000 images is itself
+that uncertain, and the val split does not see the same images. What was tried and chosen goes into the file's
+metadata (``calibration.search``). If nothing fits, the best
 variant found is written with its measured drop, and the caller exits non-zero.
 """
 
@@ -105,15 +108,26 @@ class _Search:
         self.calib = self.calibs[n]
         self.metric = HEADLINE[self.meta["task"]]
         self.tried: list[dict[str, Any]] = []
-        self.reference = self.accuracy(fp32, self.decide)
+        self.reference_hits: list[bool] = []
+        self.reference = self.accuracy(fp32, self.decide, hits=self.reference_hits)
         log(f"fp32 {self.metric} {self.reference:.2f} on {len(held)} held-out training images")
 
-    def accuracy(self, path: Path, data: Any, limit: int | None = None) -> float:
+    def accuracy(self, path: Path, data: Any, limit: int | None = None, hits: list[bool] | None = None) -> float:
         from ..runtimes import load
         from ..scoring import score
 
         with load(path, threads=self.threads) as session:
-            return score(session, data, limit)[self.metric]
+            return score(session, data, limit, hits=hits)[self.metric]
+
+    def margin(self, hits: list[bool]) -> float:
+        """One standard error (points) of the drop, from the images on which exactly one of fp32 and the candidate
+        is right (the paired difference); 0 for a detector, whose mAP does not split by image."""
+        if not hits or len(hits) != len(self.reference_hits):
+            return 0.0
+        ref, got = np.array(self.reference_hits), np.array(hits)
+        n, lost, won = len(ref), int(np.sum(ref & ~got)), int(np.sum(~ref & got))
+        variance = (lost + won) / n - ((lost - won) / n) ** 2
+        return 100 * float(np.sqrt(max(variance, 0.0) / n))
 
     def variant(self, method: str, keep: tuple[str, ...], images: int | None = None) -> dict[str, Any]:
         """Quantize with ``method`` on ``images`` calibration images (default: the export's) and ``keep`` in float
@@ -127,12 +141,14 @@ class _Search:
         else:
             path = requantize(self.fp32, self.work / f"{method}-{images}-{len(keep)}{self.int8.suffix}", self.meta,
                               self.calibs[images], method, keep, wide)
-        got = self.accuracy(path, self.decide)
+        hits: list[bool] = []
+        got = self.accuracy(path, self.decide, hits=hits)
+        drop, se = self.reference - got, self.margin(hits)
         entry = {"method": method, "images": images, "keep_float": list(keep), self.metric: round(got, 3),
-                 "drop": round(self.reference - got, 3), "path": path}
+                 "drop": round(drop, 3), "se": round(se, 3), "bound": round(drop + se, 3), "path": path}
         self.tried.append(entry)
         self.log(f"  {method} on {images} images, {len(keep)} layer(s) in float: {self.metric} {got:.2f} "
-                 f"(drop {self.reference - got:.2f})")
+                 f"(drop {drop:.2f} ± {se:.2f})")
         return entry
 
     def run(self, max_drop: float, eval_limit: int | None) -> dict[str, Any]:
@@ -143,21 +159,21 @@ class _Search:
 
         budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
         methods = METHODS[self.int8.suffix]
-        best = min((self.variant(m, kept) for m in methods), key=lambda e: e["drop"])
+        best = min((self.variant(m, kept) for m in methods), key=lambda e: e["bound"])
         for images in self.counts[1:]:  # more images, where the method's estimate improves with them
-            if best["drop"] <= budget:
+            if best["bound"] <= budget:
                 break
             best = min([best, *(self.variant(m, kept, images) for m in methods if m in HISTOGRAM)],
-                       key=lambda e: e["drop"])
-        plain, chosen = best, best if best["drop"] <= budget else None
+                       key=lambda e: e["bound"])
+        plain, chosen = best, best if best["bound"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
             errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False,
                                   every=True)
             ranked = list(dict.fromkeys(la.name for la in sorted(errors, key=lambda la: la.sqnr_db)))
             for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
                 entry = self.variant(best["method"], kept + tuple(ranked[:k]), best["images"])
-                best = min(best, entry, key=lambda e: e["drop"])
-                if entry["drop"] <= budget:
+                best = min(best, entry, key=lambda e: e["bound"])
+                if entry["bound"] <= budget:
                     chosen = entry
                     break
         final, data = chosen or best, self.cal["data"]
@@ -166,6 +182,7 @@ class _Search:
         record = {"max_drop": max_drop, "metric": self.metric,
                   "decided_on": f"{len(self.decide)} held-out {data} training images",
                   "resolution": round(100 / len(self.decide), 3),  # points per image: the search cannot see less
+                  "rule": "drop + one standard error of the paired difference <= max_drop (a detector: drop alone)",
                   "fp32": round(self.reference, 3), "fits": chosen is not None,
                   "tried": [public(e) for e in self.tried], "chosen": public(final),
                   "val": {**{k: round(v, 3) for k, v in val.items()}, "drop": round(val["fp32"] - val["int8"], 3),
