@@ -7,6 +7,10 @@ times batch-1 inference on this CPU. fp32 and int8 sessions are timed in alterna
 medians compared, so a drifting machine load hits both alike. Prints one ratio per model and runtime;
 the goal for MobileNetV2 and EfficientNet-B0 at 224 is int8 <= 0.6x fp32.
 
+With ``--searched DIR`` it also times the choice that ``edgecv export --max-drop`` made for each model and
+format (the int8 files under DIR: calibration and float layers), exported again at ``--imgsz``: the search
+decides on the data at the weights' own size; this measures what that choice costs at the benchmark's size.
+
 With ``--max-drop D`` it also times the file ``edgecv export --max-drop D`` chooses, for both formats
 (calibration and layers kept in float, searched on ``--holdout`` held-out shapes images at the same size), in
 the same alternating rounds, so the cost of the kept float layers shows as the ratio's change.
@@ -65,6 +69,19 @@ def median_ms(runners: dict, rounds: int, per_round: int) -> dict[str, float]:
     return {k: 1e3 * float(np.median(v)) for k, v in times.items()}
 
 
+def _searched(folder: Path, model: str, fmt: str) -> dict | None:
+    """The metadata of the int8 file of ``model`` in ``fmt`` that an ``edgecv export --max-drop`` wrote under
+    ``folder`` (None if there is none)."""
+    from edgecv.artifact import read_metadata
+    from edgecv.formats import suffix_of
+
+    for path in sorted(folder.rglob(f"{model}-*-int8{suffix_of(fmt)}")):
+        meta = read_metadata(path) or {}
+        if (meta.get("calibration") or {}).get("search"):
+            return meta
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mobilenet_v2,efficientnet_b0,efficientnet_lite0")
@@ -77,7 +94,11 @@ def main() -> None:
     parser.add_argument("--max-drop", type=float, help="Also time the int8 variant searched within this drop.")
     parser.add_argument("--holdout", type=int, default=500, help="With --max-drop: images the search decides on "
                         "(held-out training images), and val images it reports.")
+    parser.add_argument("--searched", type=Path, help="Also time, at --imgsz, the choice an `edgecv export --max-drop` "
+                        "made (at its own size) for each model and format: int8 files under this folder.")
     args = parser.parse_args()
+    if args.max_drop is not None and args.searched:
+        parser.error("--max-drop searches here; --searched reuses a search made before: one or the other")
     logging.disable(logging.WARNING)
 
     import edgecv
@@ -85,7 +106,7 @@ def main() -> None:
     runners = {"onnx": ("onnxruntime", ort_runner), "tflite": ("LiteRT", litert_runner)}
     print(f"batch 1, {args.imgsz}x{args.imgsz}, {args.threads} threads, median of "
           f"{args.rounds}x{args.per_round} runs (fp32 and int8 alternating)")
-    budget = args.max_drop is not None
+    budget = args.max_drop is not None or args.searched is not None
     print(f"{'model':20s} {'runtime':12s} {'fp32 ms':>8s} {'int8 ms':>8s} {'int8/fp32':>9s}"
           + (f" {'budget ms':>9s} {'budget/fp32':>11s}  chosen" if budget else ""))
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,7 +117,18 @@ def main() -> None:
                 name, make = runners[fmt]
                 paths = {a.precision: a.path for a in arts}
                 chosen = ""
-                if budget:
+                recipe = _searched(args.searched, model, fmt) if args.searched else None
+                if recipe:  # the search's choice, made at its size, applied at this one
+                    cal = recipe["calibration"]
+                    (art,) = edgecv.export(model, fmt, "int8", data="shapes", imgsz=args.imgsz, out=Path(tmp) / "searched",
+                                           calib_samples=cal["images"], calib_method=cal["method"],
+                                           keep_float=cal["keep_float"], parity_samples=0)
+                    paths["budget"] = art.path
+                    val = cal["search"]["val"]
+                    chosen = (f"{cal['method']} on {cal['images']}, {len(cal['keep_float'])} float layers (searched at "
+                              f"{recipe['preprocess']['input_size']} px: val drop {val['drop']:.2f}"
+                              + ("" if cal["search"]["fits"] else ", does not fit") + ")")
+                elif args.max_drop is not None:
                     import shutil
 
                     from edgecv.quant.budget import search

@@ -128,10 +128,12 @@ TFLITE_LIGHT_OPS = ("ADD", "SUB", "MUL", "DIV", "MEAN", "SUM", "HARD_SWISH", "LO
                     "PRELU", "RELU", "RELU6", "ELU", "GELU")
 
 
-def _litert_outputs(path: Path, images: np.ndarray, threads: int | None,
-                    every: bool = False) -> tuple[list[tuple[str, str, str]], dict]:
-    """Every heavy op's output (with ``every``, every op's), dequantized, for each image, with every tensor kept
-    (builtin kernels, so the delegate does not hide the intermediates)."""
+def _litert_outputs(path: Path, images: np.ndarray, threads: int | None, every: bool = False,
+                    quantized: bool = False) -> tuple[list[tuple[str, str, str]], dict]:
+    """Every heavy op's output (with ``every``, every computing op's), dequantized, for each image, with every
+    tensor kept (builtin kernels, so the delegate does not hide the intermediates). With ``quantized``, only ops
+    whose output is an integer tensor: a layer already in float (the float tail, ``--keep-float``) has no
+    quantization error of its own, and keeping it in float again would change nothing."""
     from ..exporters.tflite import module_path
     from ..portable.engines import dequantize, litert_interpreter_module, quantize, quiet_native_stderr
 
@@ -142,7 +144,8 @@ def _litert_outputs(path: Path, images: np.ndarray, threads: int | None,
         it.allocate_tensors()
     tensors = {d["index"]: d for d in it.get_tensor_details()}
     heavy = [(tensors[o["outputs"][0]], o["op_name"]) for o in it._get_ops_details()
-             if len(o["outputs"]) and (o["op_name"] in TFLITE_OPS or every and o["op_name"] in TFLITE_LIGHT_OPS)]
+             if len(o["outputs"]) and (o["op_name"] in TFLITE_OPS or every and o["op_name"] in TFLITE_LIGHT_OPS)
+             and not (quantized and tensors[o["outputs"][0]]["dtype"] not in (np.int8, np.uint8, np.int16))]
     inp = it.get_input_details()[0]
     values: dict[str, list[np.ndarray]] = {d["name"]: [] for d, _ in heavy}
     for x in images:
@@ -162,7 +165,7 @@ def tflite_errors(quantized: Path, reference: Path, images: np.ndarray, threads:
     """SQNR and cosine of every heavy op's output (with ``every``, every op's: hard-swish, squeeze-excite
     multiplications, residual additions, ...) of an int8 ``.tflite`` against its float model (tensors are
     matched by the converter's names, which the quantizer keeps)."""
-    layers, got = _litert_outputs(quantized, images, threads, every)
+    layers, got = _litert_outputs(quantized, images, threads, every, quantized=True)
     _, want = _litert_outputs(reference, images, threads, every)
     layers = [entry for entry in layers if entry[2] in want]
     if not layers:
