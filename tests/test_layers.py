@@ -259,3 +259,13 @@ def test_the_search_widens_a_drop_by_the_uncertainty_of_the_paired_difference():
     swapped = [False] * 5 + [True] * 85 + [True] * 5 + [False] * 5  # 5 lost, 5 won: drop 0, yet uncertain
     assert search.margin(swapped) == pytest.approx(100 * (0.1 / 100) ** 0.5)  # 3.2 points on 100 images
     assert search.margin([]) == 0.0  # a detector: no per-image answers
+
+
+def test_a_kernel_is_matched_to_its_own_node_only():
+    from edgecv.quant.layers import Layer, attach_times, runs_node
+
+    assert runs_node("node_Conv_12_token_3", "node_Conv_12") and runs_node("node_select_5/Fusion", "node_select_5")
+    assert not runs_node("node_linear_1", "node_linear") and not runs_node("node_Conv_120", "node_Conv_12")
+    layers = [Layer("node_linear", "Gemm", "a", 30.0, 1.0), Layer("node_linear_1", "Gemm", "b", 30.0, 1.0)]
+    attach_times(layers, {"node_linear": 1.0, "node_linear_1": 3.0})
+    assert [la.ms for la in layers] == [1.0, 3.0] and [la.share for la in layers] == [0.25, 0.75]

@@ -47,8 +47,10 @@ def _neighbours(path: Path, layer: str) -> list[str]:
 
 
 def _kernel_ms(times: dict[str, float], names: list[str]) -> float:
-    """Time of the kernels onnxruntime ran for ``names`` (a fused kernel keeps its first node's name as prefix)."""
-    return sum(t for kernel, t in times.items() if any(kernel == n or kernel.startswith(n + "_") for n in names))
+    """Time of the kernels onnxruntime ran for ``names``."""
+    from .layers import runs_node
+
+    return sum(t for kernel, t in times.items() if any(runs_node(kernel, n) for n in names))
 
 
 def float_layer_ms(chosen: Path, plain: Path, keep: list[str], images: np.ndarray,

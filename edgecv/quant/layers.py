@@ -1,6 +1,7 @@
 """``edgecv layers``: an int8 ONNX file against the float model it came from, layer by layer.
 
-For each quantized layer (Conv, Gemm, MatMul) it reports, on real preprocessed images:
+For each quantized layer (Conv, Gemm, MatMul, and every other op that computes and requantizes its output:
+Add, Mul, Sigmoid, HardSwish, pooling, ...) it reports, on real preprocessed images:
 
 * the activation error of the layer's output as the next layer reads it (after its QuantizeLinear /
   DequantizeLinear pair): SQNR in dB (signal power over error power; every 6 dB is one bit) and the cosine
@@ -30,6 +31,10 @@ from .._optional import import_optional
 from ..errors import UsageError
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+# ops that compute, and so requantize their output when quantized (SiLU is Sigmoid + Mul; squeeze-excite is
+# GlobalAveragePool, two Convs, Sigmoid/HardSigmoid and Mul; residuals are Add)
+LIGHT_OPS = ("Add", "Sub", "Mul", "Div", "Sigmoid", "HardSigmoid", "HardSwish", "GlobalAveragePool", "AveragePool",
+             "ReduceMean", "Concat", "Resize", "Softmax", "LeakyRelu", "Tanh")
 
 
 @dataclass
@@ -95,13 +100,16 @@ def _as_quantized(graph, name: str) -> str:
     return name  # kept in float
 
 
-def errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None) -> list[Layer]:
-    """SQNR and cosine of every quantized layer's output, in graph order."""
+def errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None,
+           every: bool = False) -> list[Layer]:
+    """SQNR and cosine of every quantized layer's output (with ``every``, also of every computing op whose
+    output is quantized), in graph order."""
     onnx = import_optional("onnx", "onnx")
     q_graph = onnx.load(str(quantized)).graph
     r_outputs = {o for n in onnx.load(str(reference)).graph.node for o in n.output}
-    layers = [(n.name, n.op_type, n.output[0]) for n in q_graph.node
-              if n.op_type in QUANTIZED_OPS and n.output[0] in r_outputs]
+    layers = [(n.name, n.op_type, n.output[0]) for n in q_graph.node if n.output and n.output[0] in r_outputs and (
+              n.op_type in QUANTIZED_OPS or every and n.op_type in LIGHT_OPS and _as_quantized(q_graph, n.output[0])
+              != n.output[0])]
     if not layers:
         raise UsageError(f"{quantized.name} and {reference.name} share no layer outputs: is the reference the float "
                          "model this int8 file was quantized from?")
@@ -191,12 +199,17 @@ def kernel_times(quantized: Path, images: np.ndarray, threads: int | None = None
     return {name: float(np.mean(times[-runs:])) for name, times in totals.items()}
 
 
+def runs_node(kernel: str, node: str) -> bool:
+    """Whether onnxruntime's kernel ``kernel`` ran graph node ``node``: a kernel keeps its node's name, a fused one
+    adds ``_token_N`` (``node_Conv_12_token_3``) or ``/Fusion`` (not ``node_linear_1`` for ``node_linear``)."""
+    return kernel == node or kernel.startswith((node + "_token_", node + "/"))
+
+
 def attach_times(layers: list[Layer], times: dict[str, float]) -> None:
-    """A fused kernel is named after the layer it came from (``node_Conv_12_token_3``): give each layer the
-    time of the kernels whose names start with its own, and its share of the total."""
+    """Give each layer the time of the kernels that ran it, and its share of the total."""
     total = sum(times.values())
     for layer in layers:
-        mine = [t for kernel, t in times.items() if kernel == layer.name or kernel.startswith(layer.name + "_")]
+        mine = [t for kernel, t in times.items() if runs_node(kernel, layer.name)]
         if mine:
             layer.ms = round(sum(mine), 4)
             layer.share = round(sum(mine) / total, 4) if total else None
@@ -241,11 +254,11 @@ def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer]
 
 def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | None = None,
                  timed: bool = True, every: bool = False) -> list[Layer]:
-    """Per-layer errors of an int8 file of either format (ONNX ones also timed, unless ``timed`` is False; TFLite
-    ones of every op with ``every``)."""
+    """Per-layer errors of an int8 file of either format (ONNX ones also timed, unless ``timed`` is False), with
+    ``every`` of every computing op, not only the heavy ones."""
     if quantized.suffix == ".tflite":  # LiteRT times no single op from Python: errors only
         return tflite_errors(quantized, reference, images, threads, every)
-    layers = errors(quantized, reference, images, threads)
+    layers = errors(quantized, reference, images, threads, every)
     if timed:
         attach_times(layers, kernel_times(quantized, images, threads))
     return layers
@@ -291,4 +304,4 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
         report["accuracy"] = {**float_gains(path, reference, meta, worst, data, eval_limit, threads),
                               "eval_images": eval_limit}
     return {**report, "layers": [layer.to_dict() for layer in layers]}
-__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times", "layer_errors", "tflite_errors"]
+__all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times", "layer_errors", "runs_node", "tflite_errors"]
