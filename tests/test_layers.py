@@ -122,7 +122,7 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     record = read_metadata(int8)["calibration"]["search"]
     assert record["fits"] and record["max_drop"] == 0.5 and record["metric"] == "top1"
     assert [t["method"] for t in record["tried"]][:3] == ["minmax", "percentile", "entropy"]
-    assert all(t["images"] in (64, 256) for t in record["tried"])  # the export's 64, or 4x for histogram methods
+    assert all(t["images"] in (64, 256) for t in record["tried"])  # the export's 64, or 4x that
     assert all(t["bound"] == pytest.approx(t["drop"] + t["se"], abs=2e-3) and t["se"] >= 0 for t in record["tried"])
     assert record["chosen"]["bound"] <= 50 and "standard error" in record["rule"]
     assert "held-out" in record["decided_on"] and record["val"]["images"] == 64
