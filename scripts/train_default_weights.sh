@@ -2,7 +2,7 @@
 # Reproduce edgecv's default weights (edgecv/weights/). Each model is one `edgecv train` command
 # (shapes renders at 64 px and shapes-det at 128 px by default); scripts/pack_default_weights.py then
 # stores the best epochs as fp16 safetensors with checksums and re-measured val accuracy.
-# About 2.5 hours on 2 CPU cores in all (each EfficientNet about 65 minutes on one core).
+# Roughly 2.5 hours on 2 CPU cores in all (estimated: each EfficientNet took about an hour on one core).
 set -euo pipefail
 out=${1:-runs/default}
 edgecv train mobilenet_v3_large --data shapes --epochs 20 --batch 32 --lr 1.5e-3 --out "$out/mobilenet_v3_large"
