@@ -269,3 +269,11 @@ def test_a_kernel_is_matched_to_its_own_node_only():
     layers = [Layer("node_linear", "Gemm", "a", 30.0, 1.0), Layer("node_linear_1", "Gemm", "b", 30.0, 1.0)]
     attach_times(layers, {"node_linear": 1.0, "node_linear_1": 3.0})
     assert [la.ms for la in layers] == [1.0, 3.0] and [la.share for la in layers] == [0.25, 0.75]
+
+
+def test_a_tflite_layer_in_float_hands_its_readers_a_float_tensor():
+    from edgecv.exporters.tflite import with_readers
+
+    ops = [("CONV_2D", ["x"], ["a"]), ("HARD_SWISH", ["a"], ["b"]), ("ADD", ["b", "x"], ["c"]), ("MUL", ["c"], ["d"])]
+    assert with_readers(ops, ["a"]) == ["a", "b"]  # the conv and the op reading its output
+    assert with_readers(ops, ["b", "x"]) == ["b", "x", "a", "c"]
