@@ -8,7 +8,7 @@ medians compared, so a drifting machine load hits both alike. Prints one ratio p
 the goal for MobileNetV2 and EfficientNet-B0 at 224 is int8 <= 0.6x fp32.
 
 With ``--searched DIR`` it also times the choice that ``edgecv export --max-drop`` made for each model and
-format (the int8 files under DIR: calibration and float layers), exported again at ``--imgsz``: the search
+format (the int8 files under DIR: their float layers, with min/max ranges), exported again at ``--imgsz``: the search
 decides on the data at the weights' own size; this measures what that choice costs at the benchmark's size.
 
 With ``--max-drop D`` it also times the file ``edgecv export --max-drop D`` chooses, for both formats
@@ -120,9 +120,11 @@ def main() -> None:
                 recipe = _searched(args.searched, model, fmt) if args.searched else None
                 if recipe:  # the search's choice, made at its size, applied at this one
                     cal = recipe["calibration"]
+                    # its float layers, with min/max ranges: the calibration method changes the scales, not the
+                    # kernels, and a histogram calibration at 224 px may not fit in memory (B0, 256 images: 24 GB)
                     (art,) = edgecv.export(model, fmt, "int8", data="shapes", imgsz=args.imgsz, out=Path(tmp) / "searched",
-                                           calib_samples=cal["images"], calib_method=cal["method"],
-                                           keep_float=cal["keep_float"], parity_samples=0)
+                                           calib_samples=args.calib_samples, keep_float=cal["keep_float"],
+                                           parity_samples=0)
                     paths["budget"] = art.path
                     val = cal["search"]["val"]
                     chosen = (f"{cal['method']} on {cal['images']}, {len(cal['keep_float'])} float layers (searched at "

@@ -277,3 +277,16 @@ def test_a_tflite_layer_in_float_hands_its_readers_a_float_tensor():
     ops = [("CONV_2D", ["x"], ["a"]), ("HARD_SWISH", ["a"], ["b"]), ("ADD", ["b", "x"], ["c"]), ("MUL", ["c"], ["d"])]
     assert with_readers(ops, ["a"]) == ["a", "b"]  # the conv and the op reading its output
     assert with_readers(ops, ["b", "x"]) == ["b", "x", "a", "c"]
+
+
+def test_a_histogram_calibration_the_machine_cannot_hold_is_refused_in_one_line(lenet_exports, tmp_path, monkeypatch):
+    import edgecv.resources
+    from edgecv.errors import UsageError
+    from edgecv.exporters.onnx import quantize_onnx
+
+    (fp32,) = lenet_exports.glob("*-fp32.onnx")
+    batches = [np.zeros((1, 1, 32, 32), np.float32)] * 8
+    monkeypatch.setattr(edgecv.resources, "available_bytes", lambda: 1024)  # percentile keeps every activation
+    with pytest.raises(UsageError, match="percentile calibration of lenet5 keeps every activation of its 8"):
+        quantize_onnx(fp32, tmp_path / "p.onnx", batches, "percentile", name="lenet5")
+    assert quantize_onnx(fp32, tmp_path / "m.onnx", batches, "minmax", name="lenet5").is_file()  # min/max streams

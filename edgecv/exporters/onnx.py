@@ -113,6 +113,9 @@ def quantize_onnx(fp32: Path, out: Path, batches, method: str = "minmax", reduce
         raise UsageError(f"--keep-float names no node of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
     onnx.save(model, str(pre))
     input_name = model.graph.input[0].name
+    batches = list(batches)
+    if method != "minmax":
+        _check_histogram_memory(model, len(batches), method, name)
     batches = iter(batches)
 
     class Reader(quant.CalibrationDataReader):
@@ -134,6 +137,24 @@ def quantize_onnx(fp32: Path, out: Path, batches, method: str = "minmax", reduce
     finally:
         pre.unlink(missing_ok=True)
     return out
+
+
+def _check_histogram_memory(model, batches: int, method: str, name: str) -> None:
+    """onnxruntime's percentile and entropy calibrators keep every activation of every calibration batch in
+    memory before building histograms (EfficientNet-B0 at 224 px, 256 images: 24 GB, and the process was
+    killed). Refuse, in one line, what this machine cannot hold."""
+    from ..resources import available_bytes
+
+    per_batch = 0
+    for vi in model.graph.value_info:
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims):
+            per_batch += 4 * int(np.prod(dims))
+    need, free = per_batch * batches, available_bytes()
+    if free is not None and need > 0.8 * free:
+        raise UsageError(f"{method} calibration of {name} keeps every activation of its {batches} calibration "
+                         f"batches: about {need / 2**30:,.1f} GiB, and {free / 2**30:,.1f} GiB is free; use fewer "
+                         "--calib-samples, a smaller --imgsz or --calib-method minmax")
 
 
 def global_average_pool(model):

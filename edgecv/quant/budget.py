@@ -129,7 +129,7 @@ class _Search:
         variance = (lost + won) / n - ((lost - won) / n) ** 2
         return 100 * float(np.sqrt(max(variance, 0.0) / n))
 
-    def variant(self, method: str, keep: tuple[str, ...], images: int | None = None) -> dict[str, Any]:
+    def variant(self, method: str, keep: tuple[str, ...], images: int | None = None) -> dict[str, Any] | None:
         """Quantize with ``method`` on ``images`` calibration images (default: the export's) and ``keep`` in float
         (or reuse the exported file), and measure the drop. Layers the export gave int16 activations keep them."""
         from .requantize import requantize
@@ -139,8 +139,12 @@ class _Search:
         if (method, images) == (cal.get("method", "minmax"), self.counts[0]) and keep == tuple(cal.get("keep_float") or ()):
             path = self.int8  # the file the export wrote
         else:
-            path = requantize(self.fp32, self.work / f"{method}-{images}-{len(keep)}{self.int8.suffix}", self.meta,
-                              self.calibs[images], method, keep, wide)
+            try:
+                path = requantize(self.fp32, self.work / f"{method}-{images}-{len(keep)}{self.int8.suffix}", self.meta,
+                                  self.calibs[images], method, keep, wide)
+            except UsageError as exc:  # e.g. a histogram calibration this machine cannot hold: the next candidate
+                self.log(f"  {method} on {images} images: skipped ({exc})")
+                return None
         hits: list[bool] = []
         got = self.accuracy(path, self.decide, hits=hits)
         drop, se = self.reference - got, self.margin(hits)
@@ -159,11 +163,11 @@ class _Search:
 
         budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
         methods = METHODS[self.int8.suffix]
-        best = min((self.variant(m, kept) for m in methods), key=lambda e: e["bound"])
+        best = min(filter(None, (self.variant(m, kept) for m in methods)), key=lambda e: e["bound"])
         for images in self.counts[1:]:  # more images: wider min/max ranges, better histograms
             if best["bound"] <= budget:
                 break
-            best = min([best, *(self.variant(m, kept, images) for m in methods)], key=lambda e: e["bound"])
+            best = min([best, *filter(None, (self.variant(m, kept, images) for m in methods))], key=lambda e: e["bound"])
         plain, chosen = best, best if best["bound"] <= budget else None
         if chosen is None:  # mixed precision: the least faithful layers of the best calibration stay in float
             errors = layer_errors(best["path"], self.fp32, self._as_input(self.calib[:32]), self.threads, timed=False,
@@ -171,6 +175,8 @@ class _Search:
             ranked = list(dict.fromkeys(la.name for la in sorted(errors, key=lambda la: la.sqnr_db)))
             for k in (k for k in FLOAT_STEPS if k <= len(ranked)):
                 entry = self.variant(best["method"], kept + tuple(ranked[:k]), best["images"])
+                if entry is None:
+                    break
                 best = min(best, entry, key=lambda e: e["bound"])
                 if entry["bound"] <= budget:
                     chosen = entry
