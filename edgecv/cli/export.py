@@ -151,7 +151,7 @@ def _record_in_summary(art, record: dict) -> None:
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write every layer as an HTML page here.")
 def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: int, threads: int | None, top: int,
                float_layers: int, eval_limit: int, as_json: bool, html_path: str | None) -> None:
-    """Which layers int8 hurts, and what each costs: ARTIFACT (an int8 .onnx) against REFERENCE (the float
+    """Which layers int8 hurts, and what each costs: ARTIFACT (an int8 .onnx or .tflite) against REFERENCE (the float
     model it came from; default: the fp32 file of the same export beside it), layer by layer, on real images.
 
     SQNR is the layer output's signal-to-quantization-noise ratio in dB (about 6 dB per bit; low is bad);

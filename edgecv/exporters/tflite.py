@@ -198,7 +198,8 @@ def with_readers(ops: list[tuple[str, list[str], list[str]]], outputs: list[str]
     """``outputs`` and the outputs of every op that reads one of them. A layer kept in float still hands its
     consumers an int8 tensor when they are int8 (the quantizer requantizes it at the seam), so the activation
     error stays; with its readers in float too, the tensor itself stays float. Measured on EfficientNet-B0's
-    TFLite int8: keeping 1 to 16 layers in float without their readers changed nothing (97.45% every time)."""
+    TFLite int8 (held-out top-1, all-int8 97.45%): its 1 to 16 lowest-SQNR layers in float gave 97.45% every time
+    without their readers, and 97.40-97.45% with them: B0's error is not in those layers either way."""
     wanted = set(outputs)
     readers = [out for _, inputs, outs in ops if wanted & set(inputs) for out in outs]
     return list(dict.fromkeys([*outputs, *readers]))

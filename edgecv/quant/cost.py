@@ -32,11 +32,8 @@ def model_ms(paths: dict[str, Path], x: np.ndarray, threads: int | None = None, 
     return {key: round(float(np.median(t)), 4) for key, t in times.items()}
 
 
-def _neighbours(path: Path, layer: str) -> list[str]:
+def _neighbours(graph, layer: str) -> list[str]:
     """The layer's node and the DequantizeLinear/QuantizeLinear nodes that feed it and read its output."""
-    from .._optional import import_optional
-
-    graph = import_optional("onnx", "onnx").load(str(path)).graph
     producer = {o: n for n in graph.node for o in n.output}
     node = next((n for n in graph.node if n.name == layer), None)
     if node is None:
@@ -57,10 +54,12 @@ def float_layer_ms(chosen: Path, plain: Path, keep: list[str], images: np.ndarra
                    threads: int | None = None) -> dict[str, float]:
     """For each layer of ``keep``: its kernels' ms per call in ``chosen`` (where it is float, with its Q/DQ
     nodes) minus its kernels' ms in ``plain`` (the all-int8 file). Positive is slower."""
+    from .._optional import import_optional
     from .layers import kernel_times
 
+    graph = import_optional("onnx", "onnx").load(str(chosen)).graph
     got, base = kernel_times(chosen, images, threads), kernel_times(plain, images, threads)
-    return {layer: round(_kernel_ms(got, _neighbours(chosen, layer)) - _kernel_ms(base, [layer]), 4)
+    return {layer: round(_kernel_ms(got, _neighbours(graph, layer)) - _kernel_ms(base, [layer]), 4)
             for layer in keep}
 
 

@@ -85,13 +85,18 @@ def _run(session, names: list[str], images: np.ndarray) -> dict[str, list[np.nda
     return out
 
 
-def _as_quantized(graph, name: str) -> str:
-    """The tensor the next layer reads in place of ``name``: its QuantizeLinear -> DequantizeLinear output. The
-    raw output of a quantized Conv is not it: a following ReLU/Clip is folded into the quantization range."""
+def _consumers(graph) -> dict[str, list]:
+    """The nodes that read each tensor."""
     consumers: dict[str, list] = {}
     for node in graph.node:
         for i in node.input:
             consumers.setdefault(i, []).append(node)
+    return consumers
+
+
+def _as_quantized(consumers: dict[str, list], name: str) -> str:
+    """The tensor the next layer reads in place of ``name``: its QuantizeLinear -> DequantizeLinear output. The
+    raw output of a quantized Conv is not it: a following ReLU/Clip is folded into the quantization range."""
     for q in consumers.get(name, []):
         if q.op_type == "QuantizeLinear":
             for dq in consumers.get(q.output[0], []):
@@ -107,13 +112,14 @@ def errors(quantized: Path, reference: Path, images: np.ndarray, threads: int | 
     onnx = import_optional("onnx", "onnx")
     q_graph = onnx.load(str(quantized)).graph
     r_outputs = {o for n in onnx.load(str(reference)).graph.node for o in n.output}
+    consumers = _consumers(q_graph)
+    read = {n.output[0]: _as_quantized(consumers, n.output[0]) for n in q_graph.node if n.output}
     layers = [(n.name, n.op_type, n.output[0]) for n in q_graph.node if n.output and n.output[0] in r_outputs and (
-              n.op_type in QUANTIZED_OPS or every and n.op_type in LIGHT_OPS and _as_quantized(q_graph, n.output[0])
-              != n.output[0])]
+              n.op_type in QUANTIZED_OPS or every and n.op_type in LIGHT_OPS and read[n.output[0]] != n.output[0])]
     if not layers:
         raise UsageError(f"{quantized.name} and {reference.name} share no layer outputs: is the reference the float "
                          "model this int8 file was quantized from?")
-    seen = {out: _as_quantized(q_graph, out) for _, _, out in layers}
+    seen = {out: read[out] for _, _, out in layers}
     names = [out for _, _, out in layers]
     got = _run(_session(_with_outputs(quantized, list(seen.values())), threads), list(seen.values()), images)
     want = _run(_session(_with_outputs(reference, names), threads), names, images)
@@ -215,9 +221,6 @@ def attach_times(layers: list[Layer], times: dict[str, float]) -> None:
             layer.share = round(sum(mine) / total, 4) if total else None
 
 
-
-
-
 def float_gains(artifact: Path, reference: Path, meta: dict, layers: list[Layer], data: str,
                 eval_limit: int | None, threads: int | None) -> dict[str, float]:
     """For each of ``layers``: quantize ``reference`` again exactly as the export did (its recorded
@@ -266,7 +269,7 @@ def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: 
 
 def analyse(artifact: str | Path, reference: str | Path | None = None, data: str | None = None, limit: int = 32,
             threads: int | None = None, float_layers: int = 0, eval_limit: int | None = 500) -> dict:
-    """``edgecv layers``: every quantized layer of ``artifact`` (an int8 ``.onnx``) against ``reference`` (the
+    """``edgecv layers``: every quantized layer of ``artifact`` (an int8 ``.onnx`` or ``.tflite``) against ``reference`` (the
     float file it came from; default: the fp32 file of the same export beside it), on ``limit`` val images of
     ``data`` (default: the data recorded at export). With ``float_layers`` K, the K layers of lowest SQNR
     are each kept in float in turn and the accuracy won back is measured on ``eval_limit`` val images."""
