@@ -60,5 +60,13 @@ def precisions() -> tuple[str, ...]:
     return tuple(seen)
 
 
-__all__ = ["DEFAULT_PRECISIONS", "EXPORTERS", "REFERENCE", "REFERENCE_RUNTIME", "exporter_class", "format_names",
-           "format_of", "precisions", "suffix_of", "suffixes"]
+def calib_methods() -> tuple[str, ...]:
+    """Every int8 calibration method some format offers (each exporter's ``calib_methods``), in a stable order."""
+    seen: dict[str, None] = {}
+    for fmt in format_names():
+        seen.update(dict.fromkeys(exporter_class(fmt).calib_methods))
+    return tuple(seen)
+
+
+__all__ = ["DEFAULT_PRECISIONS", "EXPORTERS", "REFERENCE", "REFERENCE_RUNTIME", "calib_methods", "exporter_class",
+           "format_names", "format_of", "precisions", "suffix_of", "suffixes"]

@@ -131,7 +131,11 @@ def test_a_users_own_module_exports(tmp_path):
     (["mobilenet_v2", "--format", "onnx", "--precision", "int8-dynamic"], "does not support int8-dynamic"),
     (["mobilenet_v2", "--format", "onnx", "--layout", "NHWC"], "does not support NHWC"),
     (["mobilenet_v2", "--format", "tflite", "--dynamic-batch"], "--dynamic-batch"),
-    (["mobilenet_v2", "--format", "tflite", "--precision", "int8", "--calib-method", "entropy"], "minmax only"),
+    (["mobilenet_v2", "--format", "tflite", "--precision", "int8", "--calib-method", "entropy"],
+     "calibrates with minmax, percentile, ema only"),
+    (["mobilenet_v2", "--format", "onnx", "--precision", "int8", "--calib-method", "ema"],
+     "calibrates with minmax, percentile, entropy only"),
+    (["mobilenet_v2", "--precision", "int8", "--calib-method", "kl"], "unknown calibration method 'kl'"),
     (["missing.py:build"], "module file not found"),
     (["mobilenet_v2", "--precision", "int8", "--data", "/no/such/folder"], "no dataset"),
 ])

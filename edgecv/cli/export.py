@@ -23,8 +23,9 @@ from .app import cli
 @click.option("--data", help="Real images for int8 calibration (train split) and the parity check (val split); "
               "default: the dataset the weights were trained on.")
 @click.option("--calib-samples", type=click.IntRange(1), default=256, show_default=True)
-@click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
-              show_default=True, help="How activation ranges are chosen (TFLite: minmax).")
+@click.option("--calib-method", default="minmax", show_default=True,
+              help="How activation ranges are chosen: min/max, percentile or entropy (ONNX); min/max, percentile or "
+              "ema, ai-edge-quantizer's moving average (TFLite).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights for a zoo model or a module.py:factory.")
 @click.option("--layout", type=click.Choice(["NCHW", "NHWC"], case_sensitive=False),
               help="Input layout (default: NCHW for ONNX, NHWC for TFLite).")

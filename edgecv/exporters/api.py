@@ -22,12 +22,13 @@ from torch import nn
 from .._version import __version__
 from ..artifact import Artifact, artifact_name, model_metadata, writable, write_atomic
 from ..errors import EdgecvError, UsageError
+from ..formats import calib_methods
 from ..formats import precisions as known_precisions
 from ..models.heads import graph_module
 from ..resources import IMAGE_BYTES_PER_PIXEL, check_memory
 from ..runtimes import load, predictor
 from . import get_exporter
-from .base import CALIB_METHODS, ExportJob, quiet
+from .base import ExportJob, quiet
 from .calibration import load_images
 from .parity import compare, judge
 
@@ -60,8 +61,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     for p in precisions:
         if p not in known:
             raise UsageError(f"unknown precision {p!r} (choose from {', '.join(known)})")
-    if calib_method not in CALIB_METHODS:
-        raise UsageError(f"unknown calibration method {calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
+    if calib_method not in calib_methods():
+        raise UsageError(f"unknown calibration method {calib_method!r} (choose from {', '.join(calib_methods())})")
     if not formats or not precisions:
         raise UsageError("name at least one format and one precision")
     if batch < 1 or calib_samples < 1 or parity_samples < 0:

@@ -22,9 +22,6 @@ from ..errors import MissingDependencyError, UsageError
 if TYPE_CHECKING:
     from torch import nn
 
-CALIB_METHODS = ("minmax", "entropy", "percentile")
-
-
 @dataclass
 class ExportJob:
     """One model to export. ``module`` takes an NCHW float32 batch and returns the outputs named in
@@ -63,7 +60,7 @@ class Exporter(ABC):
     default_layout: str = "NCHW"
     layouts: tuple[str, ...] = ("NCHW",)
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8")
-    calib_methods: tuple[str, ...] = CALIB_METHODS
+    calib_methods: tuple[str, ...] = ("minmax",)  # search order for --max-drop: cheapest first
     dynamic_batch: bool = True
     keeps_float: bool = False  # int8 can leave named layers in float (ExportJob.keep_float)
     widens: bool = False  # int8 can give named layers int16 activations (ExportJob.int16)

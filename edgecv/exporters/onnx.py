@@ -32,6 +32,7 @@ class OnnxExporter(Exporter):
     default_layout = "NCHW"
     layouts = ("NCHW",)
     keeps_float = True
+    calib_methods = ("minmax", "percentile", "entropy")  # onnxruntime.quantization's calibrators
     extra = "onnx"
     requires = ("onnx", "onnxscript", "onnxslim", "onnxruntime")
 

@@ -8,7 +8,6 @@ inside the graph, where the converter folds it into the first convolution.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +17,10 @@ import numpy as np
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, sidecar_path, write_atomic
 from ..errors import EdgecvError, UsageError
+from ..resources import cores
 from .base import Exporter, ExportJob, first_line, quiet
+from .tflite_ranges import METHODS as RANGE_METHODS
+from .tflite_ranges import activation_ranges
 
 if TYPE_CHECKING:
     from torch import nn
@@ -50,7 +52,7 @@ class TFLiteExporter(Exporter):
     keeps_float = True
     widens = True  # ai-edge-quantizer's a16w8 per layer; the quantizer puts QUANTIZE ops at the int8/int16 seams
     precisions = ("fp32", "fp16", "int8", "int8-dynamic")
-    calib_methods = ("minmax",)  # ai-edge-quantizer calibrates min/max ranges
+    calib_methods = RANGE_METHODS  # tflite_ranges.py: true min/max, percentile, ai-edge-quantizer's moving average
     dynamic_batch = False
     extra = "tflite"
     requires = ("litert_torch", "ai_edge_quantizer", "ai_edge_litert")
@@ -86,7 +88,7 @@ class TFLiteExporter(Exporter):
             samples = [{input_name: self._layout(job, x)} for x in job.calibration_batches()]
             try:
                 with quiet():
-                    calibration = q.calibrate({signature: samples}, num_threads=os.cpu_count() or 1)
+                    calibration = activation_ranges(q, fp32, signature, samples, job.calib_method, cores())
             except Exception as exc:
                 raise EdgecvError(f"int8 calibration of {job.name} failed: {first_line(exc)}") from None
         out = workdir / f"{job.name}-{precision}.tflite"

@@ -159,10 +159,9 @@ class _Search:
         from ..exporters import get_exporter
         from ..formats import format_of
         from .layers import layer_errors
-        from .requantize import METHODS
 
         budget, kept = 100 * max_drop, tuple(self.cal.get("keep_float") or ())
-        methods = METHODS[self.int8.suffix]
+        methods = get_exporter(format_of(self.int8)).calib_methods  # what the file's quantizer offers
         best = min(filter(None, (self.variant(m, kept) for m in methods)), key=lambda e: e["bound"])
         for images in self.counts[1:]:  # more images: wider min/max ranges, better histograms
             if best["bound"] <= budget:

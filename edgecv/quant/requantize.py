@@ -15,8 +15,6 @@ import numpy as np
 
 from ..errors import UsageError
 
-METHODS = {".onnx": ("minmax", "percentile", "entropy"), ".tflite": ("minmax",)}  # what each quantizer offers
-
 
 def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, method: str,
                keep: tuple[str, ...], int16: tuple[str, ...] = ()) -> Path:
@@ -51,4 +49,4 @@ def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, m
     raise UsageError(f"cannot re-quantize {fp32.name}: only .onnx and .tflite files")
 
 
-__all__ = ["METHODS", "requantize"]
+__all__ = ["requantize"]
