@@ -34,12 +34,17 @@ from .app import cli
 @click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
               help="Report folder; rerunning the same profile there resumes; another profile goes to OUT-2, ...")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the cells run: here, one at a time, or as tasks on a Ray cluster (pip install 'edgecv[ray]').")
+@click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster's head (host:port, or auto; "
+              "default: RAY_ADDRESS, else a Ray instance on this machine).")
 @click.option("--layers", is_flag=True, help="Also analyse each int8 file layer by layer against its fp32 twin "
               "(edgecv layers) and link the page from its rows in report.html.")
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
                 providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
                 input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
-                min_time: float, timeout: float, out: str, json_path: str | None, layers: bool) -> None:
+                min_time: float, timeout: float, out: str, json_path: str | None, executor: str, ray_address: str | None,
+                layers: bool) -> None:
     """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
     files or folders of them (default: the default-weight zoo, every format and precision)."""
     from ..artifact import write_atomic
@@ -56,7 +61,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     progress = Progress()
     try:
         report = profile(spec=spec, out=out, timeout_s=timeout, layers=layers, log=log, on_start=progress.start,
-                         on_row=progress.advance)
+                         on_row=progress.advance, executor=executor, ray_address=ray_address)
     finally:
         progress.stop()
     print_table(report)
@@ -92,9 +97,13 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @click.option("--update-baseline", is_flag=True, help="Re-profile and write the result over the baseline.")
 @click.option("--allow-module", "allow_modules", multiple=True, metavar="FILE.py:FACTORY",
               help="Let the baseline's matrix profile this Python target (code: a baseline alone never runs it).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Where the cells run: here, one at a time, or as tasks on a Ray cluster (pip install 'edgecv[ray]').")
+@click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster's head (host:port, or auto; "
+              "default: RAY_ADDRESS, else a Ray instance on this machine).")
 def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map: float, max_size_growth: float,
               max_latency_growth: float | None, junit_path: str | None, markdown_path: str | None, out: str,
-              update_baseline: bool, allow_modules: tuple[str, ...]) -> None:
+              update_baseline: bool, allow_modules: tuple[str, ...], executor: str, ray_address: str | None) -> None:
     """Fail (exit 1) when a profile regressed against BASELINE: accuracy, size, a failed or vanished row."""
     from ..artifact import write_atomic
     from ..profiler.check import Limits, compare, junit, markdown, read_report
@@ -113,7 +122,7 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
         progress = Progress()
         try:
             now = profile(spec=spec, out=out, log=lambda m: click.echo(f"edgecv: {m}", err=True),
-                          on_start=progress.start, on_row=progress.advance)
+                          on_start=progress.start, on_row=progress.advance, executor=executor, ray_address=ray_address)
         finally:
             progress.stop()
     if update_baseline:

@@ -100,12 +100,26 @@ def _version(module: str) -> str | None:
 @click.option("--setup", "setup", metavar="NAME", help="Prepare an emulated device now (downloads once, with progress).")
 @click.option("--script", "script", type=click.Path(), metavar="PATH",
               help="Write the standalone device script (edgecv_device.pyz; needs only numpy and a runtime) here.")
+@click.option("--ray-address", metavar="ADDRESS", help="List what a Ray cluster offers instead: each live node, its "
+              "CPUs and the devices it advertises (device:NAME resources).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def devices_cmd(setup: str | None, script: str | None, as_json: bool) -> None:
+def devices_cmd(setup: str | None, script: str | None, ray_address: str | None, as_json: bool) -> None:
     """List device profiles: host, rpi4, rpi5 and any in $EDGECV_DEVICES or ~/.config/edgecv/devices."""
     from ..devices import get_device, list_devices
     from ..devices.emulation import Emulator
     from ..display import devices_table
+
+    if ray_address:
+        from ..profiler.ray_executor import cluster_nodes
+
+        nodes = cluster_nodes(ray_address)
+        if as_json:
+            click.echo(json.dumps({"nodes": nodes}, indent=2))
+        else:
+            for n in nodes:
+                click.echo(f"{n['hostname']:24s} {n['ray_node_id'][:12]}  {n['cpus']:g} CPUs  "
+                           f"devices: {', '.join(n['devices']) or '-'}")
+        return
 
     if script:
         from ..devices.script import write_device_script

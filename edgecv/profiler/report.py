@@ -19,7 +19,7 @@ COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emu
            "inputs", "size_mb",
            "params", "macs", "top1", "top5", "map50_95", "map50", "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
            "mean_ms", "std_ms", "min_ms", "throughput_ips", "init_ms", "first_ms", "peak_mem_mb", "efficiency",
-           "peak_gmacs", "run", "others_cores", "status", "unstable", "error", "notes")
+           "peak_gmacs", "run", "node", "others_cores", "status", "unstable", "error", "notes")
 
 
 def flat(row: Row) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def flat(row: Row) -> dict[str, Any]:
     peak = row.peak or {}
     out.update(input=input_summary(row), inputs=json.dumps(row.inputs) if row.inputs else None,
                peak_gmacs=peak.get("int8_gmacs" if str(row.precision).startswith("int8") else "fp32_gmacs"),
-               others_cores=(row.load or {}).get("others_cores"),
+               others_cores=(row.load or {}).get("others_cores"), node=(row.node or {}).get("hostname"),
                unstable="; ".join(row.unstable) or None, notes="; ".join(row.notes) or None)
     return out
 

@@ -25,6 +25,7 @@ from ..portable.errors import DeviceError
 from ..portable.shapes import parse_hw
 from ..portable.shapes import parse_input_shapes as parse_shapes_text
 from ..resources import cap_threads, cores
+from .executor import this_node
 from .folder import append_row, folder_for, locked, read_rows
 from .matrix import Cell, expand_files, export_key, file_digest, fingerprint
 from .peak import efficiency
@@ -36,7 +37,8 @@ Log = Callable[[str], None]
 
 def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = None, out: str | Path = "profile",
             timeout_s: float = 900.0, layers: bool = False, log: Log = print, on_start: Callable[[int], None] | None = None,
-            on_row: Callable[[Row, int, int], None] | None = None, **settings: Any) -> dict[str, Any]:
+            on_row: Callable[[Row, int, int], None] | None = None, executor: str = "local",
+            ray_address: str | None = None, **settings: Any) -> dict[str, Any]:
     """Measure every target x format x precision x runtime x provider x device; returns the report dict
     (``{"edgecv_version", "environment", "matrix", "peaks", "runs", "rows", "out"}``, rows as
     ``Row.to_dict()``), also written to ``out``.
@@ -46,9 +48,10 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     zoo models are exported at it; files with a dynamic height/width are fed at it (default: what the file
     fixes, else 640). ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)``
     after each. With ``layers``, each int8 file also gets an ``edgecv layers`` report, linked from its rows
-    (``layers.py``)."""
-    from .cell import run_isolated
+    (``layers.py``). ``executor`` says where the cells run: ``local`` (here, one at a time) or ``ray`` (tasks on
+    the Ray cluster at ``ray_address``; ``executor.py``). The exports are made here either way."""
     from .environment import environment
+    from .executor import get_executor
 
     spec = spec or ProfileSpec.of(targets, **settings)
     known_formats = (REFERENCE, *format_names())
@@ -73,48 +76,51 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     matrix = spec.to_dict()
     out = folder_for(Path(out), lambda recorded: _same_spec(recorded, spec), log)
     writable(out)  # before any export: a read-only or missing --out is said now, not after minutes
-    settings = spec.settings
-    cells = build_cells(list(spec.targets), formats, precisions, list(spec.runtime or ()),
-                        list(spec.provider or ()), list(spec.device), spec.data, size, spec.batch, log, shapes)
-    prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
-    with locked(out):
-        saved = out / "rows.jsonl"
-        done = read_rows(saved)
-        todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
-        stale = [c for c in todo if c.key in done]
-        if done:
-            log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
-        if stale:
-            log(f"measuring {len(stale)} saved row(s) again: they were measured on other files, weights or "
-                f"settings (first: {stale[0].model} {stale[0].format} {stale[0].precision})")
-        if on_start:
-            on_start(len(todo))
-        run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
-        peaks = Peaks(threads, run_id, log)
-        for k, cell in enumerate(todo, 1):
-            row = run_isolated(cell.to_dict(), settings, timeout_s)
-            row.key, row.fingerprint, row.run = cell.key, prints[cell.key], run_id
-            row.peak = peaks.get(row.device) if row.ok and row.macs else None
-            row.efficiency = efficiency(row, row.peak)
-            append_row(saved, row.to_dict())
-            done[cell.key] = row
-            if on_row:
-                on_row(row, k, len(todo))
-        rows = [done[c.key] for c in cells]
-        _derive(rows)
-        if layers:
-            from .layers import attach_layer_reports
+    runner = get_executor(executor, ray_address, log)  # a missing Ray or an unreachable cluster: before exports too
+    with runner:  # a Ray instance it started is shut down however the profile ends
+        settings = spec.settings
+        cells = build_cells(list(spec.targets), formats, precisions, list(spec.runtime or ()),
+                            list(spec.provider or ()), list(spec.device), spec.data, size, spec.batch, log, shapes)
+        prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
+        with locked(out):
+            saved = out / "rows.jsonl"
+            done = read_rows(saved)
+            todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
+            stale = [c for c in todo if c.key in done]
+            if done:
+                log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
+            if stale:
+                log(f"measuring {len(stale)} saved row(s) again: they were measured on other files, weights or "
+                    f"settings (first: {stale[0].model} {stale[0].format} {stale[0].precision})")
+            if on_start:
+                on_start(len(todo))
+            run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
+            peaks = Peaks(threads, run_id, log)
+            for k, (cell, row) in enumerate(runner.run(todo, settings, timeout_s), 1):
+                row.key, row.fingerprint, row.run = cell.key, prints[cell.key], run_id
+                # the GEMM peak is this machine's: a row timed on another node gets no efficiency against it
+                here = row.node is None or row.node.get("hostname") == this_node()["hostname"]
+                row.peak = peaks.get(row.device) if row.ok and row.macs and here else None
+                row.efficiency = efficiency(row, row.peak)
+                append_row(saved, row.to_dict())
+                done[cell.key] = row
+                if on_row:
+                    on_row(row, k, len(todo))
+            rows = [done[c.key] for c in cells]
+            _derive(rows)
+            if layers:
+                from .layers import attach_layer_reports
 
-            attach_layer_reports(rows, out, spec.data, threads, log)
-        runs = sorted({r.run or "an earlier edgecv" for r in rows})
-        if len(runs) > 1:
-            log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
-                "peak measured in its own run")
-        report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
-                  "peaks": peaks.measured, "runs": runs, "rows": [r.to_dict() for r in rows], "out": str(out)}
-        from .report import write_reports
+                attach_layer_reports(rows, out, spec.data, threads, log)
+            runs = sorted({r.run or "an earlier edgecv" for r in rows})
+            if len(runs) > 1:
+                log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
+                    "peak measured in its own run")
+            report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
+                      "peaks": peaks.measured, "runs": runs, "rows": [r.to_dict() for r in rows], "out": str(out)}
+            from .report import write_reports
 
-        write_reports(report, out)
+            write_reports(report, out)
     return report
 
 

@@ -2,9 +2,9 @@
 
 Cheapest first, on the runtime that will run the file (onnxruntime, LiteRT):
 
-1. the calibration: min/max, percentile, entropy (the exporter's own quantizer, same images), then each again on
-   4x the images (at most 1024): min/max ranges then cover more of the rare large activations that int8 would
-   clip (MobileNetV3-Large TFLite: val drop 0.75 with 256 images, 0.40 with 1024);
+1. the calibration: each method the format's quantizer offers (``Exporter.calib_methods``: min/max, percentile,
+   entropy for onnxruntime; min/max, percentile, ai-edge-quantizer's moving average for TFLite) on the same
+   images, then each again on 4x the images (at most 1024), where ranges cover more of the rare activations;
 2. mixed precision: the layers with the lowest SQNR (``edgecv layers``) kept in float, 1, 2, 4, 8, ... of them,
    until the drop fits. In TFLite every op is a candidate (hard-swish, squeeze-excite, residual additions), named
    by its PyTorch module: keeping a module in float keeps every op converted from it.
