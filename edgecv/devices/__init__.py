@@ -41,11 +41,12 @@ class Device:
     peak_gmacs: dict[str, float] = field(default_factory=dict)  # known peak MAC rates by precision, if any
     emulation: dict[str, Any] = field(default_factory=dict)
     ssh: dict[str, Any] = field(default_factory=dict)
+    local: bool = False  # this machine is the device (a board that is itself a Ray worker): run here, not over ssh
     file: str = ""
 
     @property
     def is_local(self) -> bool:
-        return self.name == "host"
+        return self.name == "host" or self.local is True
 
     @property
     def reach(self) -> str:

@@ -116,7 +116,11 @@ class RayExecutor:
             pending[ref] = (cell, wanted)
         try:
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                try:
+                    done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                except Exception as exc:  # the head or the connection to it is gone: the saved rows stay
+                    raise EdgecvError(f"lost the Ray cluster with {len(pending)} cell(s) unmeasured ({type(exc).__name__}); "
+                                      "the finished rows are saved: rerun the same command to measure the rest") from None
                 if not done:
                     yield from self._drop_unrunnable(pending)
                     continue
