@@ -8,8 +8,9 @@ medians compared, so a drifting machine load hits both alike. Prints one ratio p
 the goal for MobileNetV2 and EfficientNet-B0 at 224 is int8 <= 0.6x fp32.
 
 With ``--searched DIR`` it also times the choice that ``edgecv export --max-drop`` made for each model and
-format (the int8 files under DIR: their float layers, with min/max ranges), exported again at ``--imgsz``: the search
-decides on the data at the weights' own size; this measures what that choice costs at the benchmark's size.
+format (the int8 files under DIR: their float layers and float op types, with min/max ranges), exported again at
+``--imgsz``: the search decides on the data at the weights' own size; this measures what that choice costs at the
+benchmark's size.
 
 With ``--max-drop D`` it also times the file ``edgecv export --max-drop D`` chooses, for both formats
 (calibration and layers kept in float, searched on ``--holdout`` held-out shapes images at the same size), in
@@ -124,10 +125,11 @@ def main() -> None:
                     # kernels, and a histogram calibration at 224 px may not fit in memory (B0, 256 images: 24 GB)
                     (art,) = edgecv.export(model, fmt, "int8", data="shapes", imgsz=args.imgsz, out=Path(tmp) / "searched",
                                            calib_samples=args.calib_samples, keep_float=cal["keep_float"],
-                                           parity_samples=0)
+                                           float_ops=cal.get("float_ops") or (), parity_samples=0)
                     paths["budget"] = art.path
                     val = cal["search"]["val"]
-                    chosen = (f"{cal['method']} on {cal['images']}, {len(cal['keep_float'])} float layers (searched at "
+                    ops = "".join(f", {t} in float" for t in cal.get("float_ops") or ())
+                    chosen = (f"{cal['method']} on {cal['images']}, {len(cal['keep_float'])} float layers{ops} (searched at "
                               f"{recipe['preprocess']['input_size']} px: val drop {val['drop']:.2f}"
                               + ("" if cal["search"]["fits"] else ", does not fit") + ")")
                 elif args.max_drop is not None:

@@ -290,3 +290,65 @@ def test_a_histogram_calibration_the_machine_cannot_hold_is_refused_in_one_line(
     with pytest.raises(UsageError, match="percentile calibration of lenet5 keeps every activation of its 8"):
         quantize_onnx(fp32, tmp_path / "p.onnx", batches, "percentile", name="lenet5")
     assert quantize_onnx(fp32, tmp_path / "m.onnx", batches, "minmax", name="lenet5").is_file()  # min/max streams
+
+
+def test_float_ops_run_every_op_of_a_type_in_float_with_int8_around_it(lenet_exports, tmp_path):
+    pytest.importorskip("litert_torch")
+    import onnx
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgecv.artifact import read_metadata
+
+    ckpt = str(lenet_exports / "run" / "best.safetensors")
+    (fp32,) = lenet_exports.glob("*-fp32.onnx")
+    onnx_type = next(n.op_type for n in onnx.load(str(fp32)).graph.node if n.op_type in ("Relu", "MaxPool", "Add"))
+    ran = _edgecv(["export", ckpt, "--format", "onnx,tflite", "--precision", "int8", "--float-ops", onnx_type,
+                   "--calib-samples", "16", "--parity-samples", "0", "--out", str(tmp_path / "onnx")])
+    assert ran.exit_code != 0 and f"has no {onnx_type} op (its ops:" in ran.output  # an ONNX type is not TFLite's
+    ran = _edgecv(["export", ckpt, "--format", "onnx", "--precision", "int8", "--float-ops", onnx_type,
+                   "--calib-samples", "16", "--parity-samples", "0", "--out", str(tmp_path / "onnx")])
+    assert ran.exit_code == 0, ran.output
+    (int8,) = (tmp_path / "onnx").glob("*-int8.onnx")
+    graph = onnx.load(str(int8)).graph
+    producer = {o: n for n in graph.node for o in n.output}
+    chosen = [n for n in graph.node if n.op_type == onnx_type]
+    assert chosen and all(producer[n.input[0]].op_type == "DequantizeLinear" for n in chosen)  # float, int8 around
+    assert read_metadata(int8)["calibration"]["float_ops"] == [onnx_type]
+
+    ran = _edgecv(["export", ckpt, "--format", "tflite", "--precision", "int8", "--float-ops", "MAX_POOL_2D",
+                   "--calib-samples", "16", "--parity-samples", "0", "--out", str(tmp_path / "tflite")])
+    assert ran.exit_code == 0, ran.output
+    (int8,) = (tmp_path / "tflite").glob("*-int8.tflite")
+    it = Interpreter(model_path=str(int8))
+    tensors = {t["index"]: t for t in it.get_tensor_details()}
+    kinds = {(op["op_name"], tensors[op["outputs"][0]]["dtype"]) for op in it._get_ops_details()}
+    assert ("MAX_POOL_2D", np.float32) in kinds and ("MAX_POOL_2D", np.int8) not in kinds
+    assert ("CONV_2D", np.int8) in kinds and ("QUANTIZE", np.int8) in kinds  # its readers stay int8
+
+
+def test_int8_that_does_not_pay_tries_op_types_in_float_and_keeps_only_a_faster_fitting_one(monkeypatch, tmp_path):
+    from edgecv.quant import budget, cost
+
+    search = budget._Search.__new__(budget._Search)
+    search.log, search.threads, search.layout = (lambda m: None), None, "NCHW"
+    search.calib, search.fp32 = np.zeros((1, 1, 8, 8), np.float32), tmp_path / "fp32"
+    made = {}
+
+    def variant(method, keep, images, float_ops=()):  # HARD_SWISH in float: faster and fits; MUL: faster, misses
+        made[float_ops[-1]] = {"method": method, "images": images, "keep_float": list(keep), "float_ops": list(float_ops),
+                               "bound": 0.9 if float_ops[-1] == "MUL" else 0.1, "path": tmp_path / "+".join(float_ops)}
+        return made[float_ops[-1]]
+
+    speed = {"fp32": 1.0, "int8": 1.05, "HARD_SWISH": 0.45, "HARD_SWISH+MUL": 0.3, "HARD_SWISH+ADD": 0.44}
+    monkeypatch.setattr(search, "variant", variant)
+    monkeypatch.setattr(budget, "light_op_types", lambda path: ["HARD_SWISH", "MUL", "ADD"])
+    monkeypatch.setattr(cost, "model_ms", lambda paths, x, threads: {k: speed[Path(p).name] for k, p in paths.items()})
+    plain = {"method": "minmax", "images": 64, "keep_float": [], "float_ops": [], "bound": 0.2,
+             "path": tmp_path / "int8"}
+    chosen = search.faster(plain, budget=0.5)
+    assert chosen["float_ops"] == ["HARD_SWISH"]  # MUL was faster but out of budget; ADD was not 10% faster
+    assert set(made) == {"HARD_SWISH", "MUL", "ADD"}
+    speed["int8"] = 0.5  # int8 that pays: nothing is tried
+    made.clear()
+    assert search.faster(dict(plain), budget=0.5)["float_ops"] == [] and not made
+

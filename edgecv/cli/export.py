@@ -42,6 +42,8 @@ from .app import cli
               "them, worst first).")
 @click.option("--int16", metavar="NAME,...", help="int8 TFLite: give these layers int16 activations (int8 weights): "
               "between int8 and float in both accuracy and speed.")
+@click.option("--float-ops", metavar="TYPE,...", help="int8: run every op of these types in float, int8 around them "
+              "(HARD_SWISH in TFLite, HardSwish in ONNX): for ops whose int8 kernel is slower than float.")
 @click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="int8: search calibrations, then layers "
               "kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
@@ -49,8 +51,8 @@ from .app import cli
 def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, batch: int, dynamic_batch: bool,
                data: str | None, calib_samples: int, calib_method: str, weights: str | None, layout: str | None,
                native_io: bool, parity_samples: int, evaluate: bool, eval_limit: int | None, strict: bool,
-               reduce_range: bool, keep_float: str | None, int16: str | None, max_drop: float | None, out: str,
-               as_json: bool) -> None:
+               reduce_range: bool, keep_float: str | None, int16: str | None, float_ops: str | None,
+               max_drop: float | None, out: str, as_json: bool) -> None:
     """Export TARGET to ONNX / TFLite at each precision, with metadata and a parity check.
 
     TARGET is a zoo name (default weights), a checkpoint from `edgecv train`, or path/to/module.py:factory
@@ -65,7 +67,7 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
                        dynamic_batch=dynamic_batch, calib_samples=calib_samples, calib_method=calib_method,
                        layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
                        evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range,
-                       keep_float=_names(keep_float), int16=_names(int16), log=log)
+                       keep_float=_names(keep_float), int16=_names(int16), float_ops=_names(float_ops), log=log)
     searches = _within_budget(artifacts, max_drop, eval_limit, log) if max_drop is not None else {}
     if as_json:
         click.echo(json.dumps({"artifacts": [{**a.to_dict(), **({"search": searches[a.path]} if a.path in searches
@@ -114,7 +116,8 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
         art.metadata, art.parity = read_metadata(art.path), None  # the file is now the chosen variant
         chosen, val = record["chosen"], record["val"]
         log(f"{art.path.name}: {chosen['method']} calibration on {chosen['images']} images, "
-            f"{len(chosen['keep_float'])} layer(s) in float; "
+            f"{len(chosen['keep_float'])} layer(s) in float"
+            + (f", every {'/'.join(chosen['float_ops'])} op in float" if chosen.get("float_ops") else "") + "; "
             f"val {record['metric']} fp32 {val['fp32']:.2f}, int8 {val['int8']:.2f} (drop {val['drop']:.2f})"
             + ("" if record["fits"] else f": NOT within {max_drop:g}"))
         searches[art.path] = record

@@ -44,7 +44,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
            calib_samples: int = 256, calib_method: str = "minmax", layout: str | None = None,
            float_io: bool = True, parity_samples: int = 64, strict: bool = False, threads: int | None = None,
            evaluate: bool = False, eval_limit: int | None = None, reduce_range: bool = False,
-           keep_float: Sequence[str] = (), int16: Sequence[str] = (),
+           keep_float: Sequence[str] = (), int16: Sequence[str] = (), float_ops: Sequence[str] = (),
            log: Callable[[str], None] | None = None) -> list[Artifact]:
     """Export ``model`` (a zoo name, a checkpoint, ``module.py:factory`` or an ``nn.Module`` with a card).
 
@@ -52,7 +52,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     it defaults to the dataset the weights were trained on. ``reduce_range`` quantizes ONNX int8 weights to
     7 bits so that x86 CPUs without VNNI give the same int8 outputs as ARM boards (see docs/export.md).
     ``keep_float`` names the layers int8 leaves in float, as ``edgecv layers`` names them (worst first);
-    ``int16`` the layers it gives int16 activations (TFLite).
+    ``int16`` the layers it gives int16 activations (TFLite); ``float_ops`` the op types it runs in float, every
+    op of each, with int8 tensors around them (``HARD_SWISH`` in TFLite, ``HardSwish`` in ONNX).
     Returns the artifacts written under ``out``.
     """
     log = log or (lambda _msg: None)
@@ -85,7 +86,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
                         layout=(layout or exporter.default_layout).upper(), output_names=_output_names(card.task),
                         calib_method=calib_method, float_io=float_io, reduce_range=reduce_range,
                         keep_float=tuple(keep_float) if "int8" in precisions else (),
-                        int16=tuple(int16) if "int8" in precisions else ())
+                        int16=tuple(int16) if "int8" in precisions else (),
+                        float_ops=tuple(float_ops) if "int8" in precisions else ())
         for p in precisions:
             exporter.check(job, p)
         jobs.append((exporter, job))
@@ -137,7 +139,8 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
                     meta = _metadata(card, pre, exporter.format, p, job, built, source,
                                      {"data": data, "split": calib_split, "images": int(len(calibration)),
                                       "method": calib_method, "reduce_range": reduce_range,
-                                      "keep_float": list(job.keep_float), "int16": list(job.int16)}
+                                      "keep_float": list(job.keep_float), "int16": list(job.int16),
+                                      "float_ops": list(job.float_ops)}
                                      if p == "int8" else None)
                     path = out / name
                     exporter.embed_metadata(built, json.dumps(meta), path)

@@ -41,6 +41,7 @@ class ExportJob:
     reduce_range: bool = False  # int8 ONNX: 7-bit weights, so x86 without VNNI computes what ARM computes
     keep_float: tuple[str, ...] = ()  # int8: layers left in float, named as `edgecv layers` names them
     int16: tuple[str, ...] = ()  # int8: layers given int16 activations (and int8 weights), named the same way
+    float_ops: tuple[str, ...] = ()  # int8: op types run in float, int8 around them (HARD_SWISH, HardSwish, ...)
     cache: dict[str, Any] = field(default_factory=dict)  # per-format intermediate files (the fp32 graph)
 
     def sample(self) -> np.ndarray:
@@ -52,6 +53,16 @@ class ExportJob:
         b = self.batch or 1
         for start in range(0, len(self.calibration) - b + 1, b):
             yield self.calibration[start:start + b]
+
+
+def of_op_types(ops: list[tuple[str, str]], types: tuple[str, ...], name: str) -> list[str]:
+    """The second item of each ``(op type, x)`` in ``ops`` whose type is in ``types`` (``--float-ops``); a type
+    the graph does not have is refused, naming the types it has."""
+    have = {op for op, _ in ops}
+    missing = [t for t in types if t not in have]
+    if missing:
+        raise UsageError(f"--float-ops: {name} has no {', '.join(missing)} op (its ops: {', '.join(sorted(have))})")
+    return [x for op, x in ops if op in types]
 
 
 class Exporter(ABC):

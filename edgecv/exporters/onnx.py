@@ -20,7 +20,7 @@ import numpy as np
 from .._optional import import_optional
 from ..artifact import METADATA_KEY, write_atomic
 from ..errors import EdgecvError, UsageError
-from .base import Exporter, ExportJob, first_line, quiet
+from .base import Exporter, ExportJob, first_line, of_op_types, quiet
 
 OPSET = 21
 _HEAVY = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
@@ -92,14 +92,14 @@ class OnnxExporter(Exporter):
     # -- int8 -------------------------------------------------------------------------------------
     def _int8(self, job: ExportJob, fp32: Path, out: Path) -> Path:
         return quantize_onnx(fp32, out, job.calibration_batches(), job.calib_method, job.reduce_range,
-                             job.keep_float, job.name)
+                             job.keep_float, job.name, job.float_ops)
 
 
 def quantize_onnx(fp32: Path, out: Path, batches, method: str = "minmax", reduce_range: bool = False,
-                  keep_float: tuple[str, ...] = (), name: str = "the model") -> Path:
+                  keep_float: tuple[str, ...] = (), name: str = "the model", float_ops: tuple[str, ...] = ()) -> Path:
     """Static QDQ int8 of an fp32 ONNX file (uint8 activations, per-channel int8 weights), calibrated on
-    ``batches`` (NCHW arrays). The float tail after the last heavy op, and the nodes named in ``keep_float``,
-    stay in float. Used by the exporter and by ``edgecv layers``."""
+    ``batches`` (NCHW arrays). The float tail after the last heavy op, the nodes named in ``keep_float`` and
+    every node of an op type in ``float_ops`` stay in float. Used by the exporter and by ``edgecv layers``."""
     onnx = import_optional("onnx", "onnx")
     quant = import_optional("onnxruntime.quantization", "onnx", "onnxruntime")
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -112,6 +112,7 @@ def quantize_onnx(fp32: Path, out: Path, batches, method: str = "minmax", reduce
     unknown = sorted(set(keep_float) - {n.name for n in model.graph.node})
     if unknown:
         raise UsageError(f"--keep-float names no node of {name}: {', '.join(unknown[:3])} (edgecv layers lists them)")
+    keep_float = tuple(keep_float) + tuple(of_op_types([(n.op_type, n.name) for n in model.graph.node], float_ops, name))
     onnx.save(model, str(pre))
     input_name = model.graph.input[0].name
     batches = list(batches)
@@ -131,7 +132,7 @@ def quantize_onnx(fp32: Path, out: Path, batches, method: str = "minmax", reduce
             quant.quantize_static(
                 str(pre), str(out), Reader(), quant_format=quant.QuantFormat.QDQ, per_channel=True,
                 activation_type=quant.QuantType.QUInt8, weight_type=quant.QuantType.QInt8,
-                calibrate_method=calibrate, nodes_to_exclude=float_tail(model) + list(keep_float),
+                calibrate_method=calibrate, nodes_to_exclude=float_tail(model) + list(dict.fromkeys(keep_float)),
                 reduce_range=reduce_range)
     except Exception as exc:
         raise EdgecvError(f"int8 quantization of {name} failed: {first_line(exc)}") from None

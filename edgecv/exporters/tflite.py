@@ -18,7 +18,7 @@ from .._optional import import_optional
 from ..artifact import METADATA_KEY, sidecar_path, write_atomic
 from ..errors import EdgecvError, UsageError
 from ..resources import cores
-from .base import Exporter, ExportJob, first_line, quiet
+from .base import Exporter, ExportJob, first_line, of_op_types, quiet
 from .tflite_ranges import METHODS as RANGE_METHODS
 from .tflite_ranges import activation_ranges
 
@@ -76,6 +76,9 @@ class TFLiteExporter(Exporter):
             q.load_quantization_recipe(aeq.recipe.static_wi8_ai8())
             ops = _ops(fp32)
             tail = float_tail(ops) + with_readers(ops, kept_outputs(ops, job.keep_float, job.name))
+            # --float-ops: every op of those types in float, without its readers: the quantizer puts
+            # QUANTIZE/DEQUANTIZE at the seams, so the int8 ops around them stay int8
+            tail += of_op_types([(op, out) for op, _, outs in ops for out in outs[:1]], job.float_ops, job.name)
             if tail:  # post-processing (YOLO box decoding) and --keep-float layers stay float; a scope is "out1;out2;"
                 q.update_quantization_recipe(_scope(tail), "*", algorithm_key=algo.NO_QUANTIZE)
             if job.int16:  # int16 activations, int8 weights

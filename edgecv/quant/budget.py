@@ -40,6 +40,7 @@ from ..data.base import Dataset
 from ..errors import UsageError
 
 FLOAT_STEPS = (1, 2, 4, 8, 16, 32)
+SLOW, GAIN = 0.9, 0.9  # try op types in float when int8 is >= 0.9x fp32; keep one that makes it >= 10% faster
 MORE_IMAGES, MAX_IMAGES = 4, 1024  # the larger calibration set: 4x the export's, at most 1024 images
 
 
@@ -129,29 +130,36 @@ class _Search:
         variance = (lost + won) / n - ((lost - won) / n) ** 2
         return 100 * float(np.sqrt(max(variance, 0.0) / n))
 
-    def variant(self, method: str, keep: tuple[str, ...], images: int | None = None) -> dict[str, Any] | None:
-        """Quantize with ``method`` on ``images`` calibration images (default: the export's) and ``keep`` in float
-        (or reuse the exported file), and measure the drop. Layers the export gave int16 activations keep them."""
+    def variant(self, method: str, keep: tuple[str, ...], images: int | None = None,
+                float_ops: tuple[str, ...] = ()) -> dict[str, Any] | None:
+        """Quantize with ``method`` on ``images`` calibration images (default: the export's), ``keep`` in float and
+        every op of the types in ``float_ops`` in float (or reuse the exported file), and measure the drop. Layers
+        the export gave int16 activations keep them."""
         from .requantize import requantize
 
         cal, images = self.cal, images or self.counts[0]
         wide = tuple(cal.get("int16") or ())
-        if (method, images) == (cal.get("method", "minmax"), self.counts[0]) and keep == tuple(cal.get("keep_float") or ()):
+        float_ops = tuple(cal.get("float_ops") or ()) + tuple(t for t in float_ops if t not in (cal.get("float_ops") or ()))
+        if ((method, images) == (cal.get("method", "minmax"), self.counts[0]) and keep == tuple(cal.get("keep_float") or ())
+                and float_ops == tuple(cal.get("float_ops") or ())):
             path = self.int8  # the file the export wrote
         else:
             try:
-                path = requantize(self.fp32, self.work / f"{method}-{images}-{len(keep)}{self.int8.suffix}", self.meta,
-                                  self.calibs[images], method, keep, wide)
+                name = f"{method}-{images}-{len(keep)}-{'+'.join(float_ops)}{self.int8.suffix}"
+                path = requantize(self.fp32, self.work / name, self.meta, self.calibs[images], method, keep, wide,
+                                  float_ops)
             except UsageError as exc:  # e.g. a histogram calibration this machine cannot hold: the next candidate
                 self.log(f"  {method} on {images} images: skipped ({exc})")
                 return None
         hits: list[bool] = []
         got = self.accuracy(path, self.decide, hits=hits)
         drop, se = self.reference - got, self.margin(hits)
-        entry = {"method": method, "images": images, "keep_float": list(keep), self.metric: round(got, 3),
+        entry = {"method": method, "images": images, "keep_float": list(keep), "float_ops": list(float_ops),
+                 self.metric: round(got, 3),
                  "drop": round(drop, 3), "se": round(se, 3), "bound": round(drop + se, 3), "path": path}
         self.tried.append(entry)
-        self.log(f"  {method} on {images} images, {len(keep)} layer(s) in float: {self.metric} {got:.2f} "
+        ops = f", {'+'.join(float_ops)} ops in float" if float_ops else ""
+        self.log(f"  {method} on {images} images, {len(keep)} layer(s) in float{ops}: {self.metric} {got:.2f} "
                  f"(drop {drop:.2f} ± {se:.2f})")
         return entry
 
@@ -180,6 +188,8 @@ class _Search:
                 if entry["bound"] <= budget:
                     chosen = entry
                     break
+        if chosen is not None:  # int8 that does not pay: op types whose int8 kernels are slower than float
+            chosen = self.faster(chosen, budget)
         final, data = chosen or best, self.cal["data"]
         val = {"fp32": self.accuracy(self.fp32, data, eval_limit), "int8": self.accuracy(final["path"], data, eval_limit)}
         public = lambda e: {k: v for k, v in e.items() if k != "path"}  # noqa: E731
@@ -193,9 +203,37 @@ class _Search:
                           "images": eval_limit},
                   "latency": self.latency(final, plain)}
         meta = {**self.meta, "calibration": {**self.cal, "method": final["method"], "images": final["images"],
-                                             "keep_float": final["keep_float"], "search": record}}
+                                             "keep_float": final["keep_float"], "float_ops": final["float_ops"],
+                                             "search": record}}
         get_exporter(format_of(self.int8)).embed_metadata(final["path"], json.dumps(meta), self.int8)
         return record
+
+    def faster(self, chosen: dict[str, Any], budget: float) -> dict[str, Any]:
+        """When the chosen file is not clearly faster than fp32 (>= ``SLOW`` of its latency), try each light op type
+        it has (hard-swish, sigmoid, mul, add, mean, ...) in float, one type at a time on top of what was kept:
+        a type stays in float when the file gets ``GAIN`` faster and still fits. MobileNetV3-Large's TFLite int8 ran
+        at 1.0x fp32 in LiteRT, 0.41x with its hard-swish ops in float (XNNPACK delegates no int8 hard-swish, so
+        each split its graph), and lost less accuracy."""
+        from .cost import model_ms
+
+        x = self._as_input(self.calib[:1])
+        ms = model_ms({"fp32": self.fp32, "chosen": chosen["path"]}, x, self.threads)
+        chosen["ms"] = ms["chosen"]
+        if ms["chosen"] < SLOW * ms["fp32"]:
+            return chosen
+        self.log(f"  int8 {ms['chosen']:.3f} ms against fp32 {ms['fp32']:.3f} ms: trying op types in float")
+        for op_type in light_op_types(chosen["path"]):
+            if op_type in chosen["float_ops"]:
+                continue
+            entry = self.variant(chosen["method"], tuple(chosen["keep_float"]), chosen["images"],
+                                 (*chosen["float_ops"], op_type))
+            if entry is None:
+                continue
+            entry["ms"] = model_ms({"chosen": chosen["path"], "entry": entry["path"]}, x, self.threads)["entry"]
+            self.log(f"    {op_type} in float: {entry['ms']:.3f} ms")
+            if entry["ms"] <= GAIN * chosen["ms"] and entry["bound"] <= budget:
+                chosen = entry
+        return chosen
 
     def latency(self, final: dict[str, Any], plain: dict[str, Any]) -> dict[str, Any]:
         """What the chosen file costs in time against fp32 and the all-int8 file of its calibration, at batch 1
@@ -220,4 +258,21 @@ class _Search:
         return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else images
 
 
-__all__ = ["search"]
+def light_op_types(path: Path) -> list[str]:
+    """The element-wise and pooling op types (``layers.LIGHT_OPS``) an int8 file has, most frequent first."""
+    from collections import Counter
+
+    from .layers import LIGHT_OPS, TFLITE_LIGHT_OPS
+
+    if path.suffix == ".onnx":
+        import onnx
+
+        types = [n.op_type for n in onnx.load(str(path), load_external_data=False).graph.node if n.op_type in LIGHT_OPS]
+    else:
+        from ..exporters.tflite import _ops
+
+        types = [op for op, _, _ in _ops(path) if op in TFLITE_LIGHT_OPS]
+    return [t for t, _ in Counter(types).most_common()]
+
+
+__all__ = ["light_op_types", "search"]

@@ -17,7 +17,7 @@ from ..errors import UsageError
 
 
 def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, method: str,
-               keep: tuple[str, ...], int16: tuple[str, ...] = ()) -> Path:
+               keep: tuple[str, ...], int16: tuple[str, ...] = (), float_ops: tuple[str, ...] = ()) -> Path:
     """Write ``out``: ``fp32`` quantized to int8 with ``method``, ``keep`` in float and ``int16`` with int16
     activations (TFLite), calibrated on ``calib`` (preprocessed images, NCHW), carrying ``meta`` (the int8
     file's metadata)."""
@@ -30,7 +30,7 @@ def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, m
         from ..exporters.onnx import OnnxExporter, quantize_onnx
 
         built = quantize_onnx(fp32, out.with_name(out.stem + "-q.onnx"), batches, method,
-                              bool(cal.get("reduce_range")), keep, name)
+                              bool(cal.get("reduce_range")), keep, name, float_ops)
         OnnxExporter().embed_metadata(built, json.dumps(meta), out)
         return out
     if fp32.suffix == ".tflite":
@@ -42,7 +42,8 @@ def requantize(fp32: Path, out: Path, meta: dict[str, Any], calib: np.ndarray, m
         job = ExportJob(module=None, name=name, task=meta["task"], imgsz=pre.input_size,  # type: ignore[arg-type]
                         channels=pre.channels, batch=1, layout=pre.layout,
                         output_names=[o["name"] for o in meta.get("outputs", [])], calibration=calib,
-                        calib_method=method, keep_float=keep, int16=int16, cache={"tflite_fp32": fp32})
+                        calib_method=method, keep_float=keep, int16=int16, float_ops=float_ops,
+                        cache={"tflite_fp32": fp32})
         built = TFLiteExporter().convert(job, "int8", out.parent)
         TFLiteExporter().embed_metadata(built, json.dumps(meta), out)
         return out
