@@ -1,4 +1,4 @@
-"""``edgecv predict``, ``runtimes`` and ``devices``: running models, and where."""
+"""``edgecv predict``, ``track``, ``runtimes`` and ``devices``: running models, and where."""
 
 from __future__ import annotations
 
@@ -10,6 +10,51 @@ import click
 
 from ..errors import EdgecvError
 from .app import cli, runtime_options
+
+
+@cli.command("track")
+@click.argument("target")
+@click.argument("frames", nargs=-1)
+@click.option("--data", help="The built-in sequences with ground truth: shapes-track (instead of FRAMES).")
+@click.option("--sequences", type=click.IntRange(1), help="With --data: only the first N sequences.")
+@click.option("--gt", type=click.Path(dir_okay=False), help="MOT-format ground truth for FRAMES "
+              "(frame,id,left,top,width,height per line): scores MOTA and IDF1.")
+@click.option("--runtime", help="onnxruntime, litert, torch, or a plugin (default: by file type).")
+@click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt).")
+@click.option("--device", help="A device profile name or .toml: host (default), rpi4, rpi5, ...")
+@click.option("--threads", type=click.IntRange(1), help="Runtime threads.")
+@click.option("--iou", "iou_threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Least IoU between a track's predicted box and a detection to match them.")
+@click.option("--max-age", type=click.IntRange(0), default=10, show_default=True,
+              help="Frames a track survives unmatched.")
+@click.option("--min-hits", type=click.IntRange(1), default=3, show_default=True,
+              help="Frames in a row a new track must be matched before it is reported.")
+@click.option("--per-class", is_flag=True, help="Match detections to tracks of the same class only.")
+@click.option("--out", type=click.Path(file_okay=False), default="track", show_default=True,
+              help="Where the MOT-format track files and track.json go.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences: int | None, gt: str | None,
+              runtime: str | None, provider: str | None, device: str | None, threads: int | None,
+              iou_threshold: float, max_age: int, min_hits: int, per_class: bool, out: str, as_json: bool) -> None:
+    """Run the detector TARGET on FRAMES (image files or folders, in order) or --data shapes-track, and link its
+    boxes into tracks (Kalman filter + Hungarian matching): MOT-format files, MOTA/IDF1 with ground truth."""
+    from ..track import track
+
+    log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
+    report = track(target, list(frames), data=data, sequences=sequences, gt=gt, runtime=runtime, provider=provider,
+                   device=device, threads=threads, out=out, iou_threshold=iou_threshold, max_age=max_age,
+                   min_hits=min_hits, per_class=per_class, log=log)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    t = report["timing"]
+    if "scores" in report:
+        s = report["scores"]
+        click.echo(f"MOTA {s['mota']:.2f}  IDF1 {s['idf1']:.2f}  MOTP {s['motp']:.1f}  ID switches {s['id_switches']}  "
+                   f"false positives {s['false_positives']}  misses {s['misses']} (of {s['gt_boxes']})")
+    click.echo(f"{t['frames']} frames at {t['fps']:.1f} fps: detector {t['detector_ms']:.2f} ms, tracker "
+               f"{t['tracker_ms']:.3f} ms per frame (p50; {100 * t['tracker_share']:.1f}% of the time); "
+               f"tracks in {out}/")
 
 
 @cli.command("predict")

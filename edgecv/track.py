@@ -1,0 +1,156 @@
+"""``edgecv track``: a detector artifact on any runtime and device, its detections linked into tracks.
+
+Frames go through the artifact exactly as ``edgecv predict`` sends images (the device script's ``Pipeline``),
+and each frame's boxes through ``portable.tracker.Tracker`` (Kalman filter + Hungarian matching). The tracks
+are written in the MOT challenge's text format, one file per sequence: ``frame,id,left,top,width,height,score,
+-1,-1,-1`` (frames from 1). With ground truth (the built-in ``shapes-track`` sequences, or ``--gt`` in the same
+format) it scores MOTA and IDF1 with TrackEval. It times the detector (preprocess, inference, NMS) and the
+tracker apart, so the tracker's share of each frame is known.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .artifact import write_atomic
+from .errors import EdgecvError, UsageError
+from .portable.postprocess import Pipeline
+from .portable.tracker import Tracker
+from .runtimes import load
+
+BUILTIN = "shapes-track"
+
+
+def track(target: str, frames: list[str] | None = None, *, data: str | None = None, sequences: int | None = None,
+          gt: str | None = None, runtime: str | None = None, provider: str | None = None, device: str | None = None,
+          threads: int | None = None, out: str | Path = "track", iou_threshold: float = 0.1, max_age: int = 10,
+          min_hits: int = 3, per_class: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Track through ``frames`` (image files or folders, in order) or the built-in ``data`` sequences; returns the
+    report (also ``out/track.json``): the tracks' files, the scores when there is ground truth, and the timing."""
+    if bool(frames) == bool(data):
+        raise UsageError("give FRAMES (image files or a folder, in order) or --data shapes-track, not both or neither")
+    if data and data != BUILTIN:
+        raise UsageError(f"--data {data}: the built-in tracking sequences are {BUILTIN}; for your own frames pass "
+                         "them as FRAMES, with --gt for MOT-format ground truth")
+    if gt and not frames:
+        raise UsageError("--gt goes with FRAMES (the built-in sequences carry their own ground truth)")
+    out = Path(out)
+    truth = _read_gt(gt)  # a bad ground-truth file is said before any frame is run
+    with load(target, runtime, provider, device, threads) as session:
+        meta = session.metadata or {}
+        if meta.get("task") != "detection":
+            raise UsageError(f"{Path(str(target)).name} is not an edgecv detector (task {meta.get('task')!r}): "
+                             "track needs boxes")
+        pipe = Pipeline(meta)
+        runs = list(_builtin(meta, sequences) if data else [("frames", _files(frames or []), truth)])
+        out.mkdir(parents=True, exist_ok=True)
+        report_seqs, scored, timing = [], [], {"detector": [], "tracker": []}
+        for name, images, truth in runs:
+            tracker = Tracker(iou_threshold, max_age, min_hits, per_class)
+            lines, frame_data = [], []
+            for k, image in enumerate(images, 1):
+                start = time.perf_counter()
+                x, geo = pipe.prepare(image)
+                det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
+                mid = time.perf_counter()
+                boxes = np.array([d["box"] for d in det], float).reshape(-1, 4)
+                tracks = tracker.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]))
+                timing["tracker"].append(time.perf_counter() - mid)
+                timing["detector"].append(mid - start)
+                lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
+                          for t in tracks]
+                if truth is not None:
+                    from .metrics.tracking import frame_data as one_frame
+
+                    ids, gt_boxes = truth.get(k, (np.zeros(0, int), np.zeros((0, 4))))
+                    frame_data.append(one_frame(ids, gt_boxes, tracks[:, 0], tracks[:, 1:5]))
+            path = out / f"{name}.txt"
+            write_atomic(path, ("\n".join(lines) + "\n" if lines else "").encode())
+            entry: dict[str, Any] = {"name": name, "frames": len(images),
+                                     "tracks": len({line.split(",")[1] for line in lines}), "file": str(path)}
+            if truth is not None:
+                from .metrics.tracking import tracking_scores
+
+                entry.update(tracking_scores([frame_data]))
+                scored.append(frame_data)
+            report_seqs.append(entry)
+            log(f"{name}: {entry['frames']} frames, {entry['tracks']} tracks"
+                + (f", MOTA {entry['mota']:.1f}, IDF1 {entry['idf1']:.1f}" if truth is not None else ""))
+        report = {"model": meta.get("model"), "precision": meta.get("precision"), "target": str(target),
+                  **session.describe(), "tracker": {"iou_threshold": iou_threshold, "max_age": max_age,
+                                                    "min_hits": min_hits, "per_class": per_class},
+                  "sequences": report_seqs, "timing": _timing(timing)}
+    if scored:
+        from .metrics.tracking import tracking_scores
+
+        report["scores"] = tracking_scores(scored)
+    import json
+
+    write_atomic(out / "track.json", json.dumps(report, indent=1).encode())
+    return report
+
+
+def _timing(t: dict[str, list[float]]) -> dict[str, Any]:
+    det, trk = np.array(t["detector"]) * 1e3, np.array(t["tracker"]) * 1e3
+    total = det.sum() + trk.sum()
+    return {"frames": len(det), "fps": round(1e3 * len(det) / total, 2) if total else None,
+            "detector_ms": round(float(np.median(det)), 3) if len(det) else None,
+            "tracker_ms": round(float(np.median(trk)), 4) if len(trk) else None,
+            "tracker_ms_max": round(float(trk.max()), 4) if len(trk) else None,
+            "tracker_share": round(float(trk.sum() / total), 4) if total else None}
+
+
+def _builtin(meta: dict[str, Any], count: int | None) -> Iterable[tuple[str, list[np.ndarray], dict]]:
+    from .data.shapes_track import ShapesTrack
+
+    size = int((meta.get("preprocess") or {}).get("input_size") or 128)
+    data = ShapesTrack("val", size=size)
+    for index in range(min(count or len(data), len(data))):
+        seq = data[index]
+        truth = {k: (f.ids, f.boxes) for k, f in enumerate(seq, 1)}
+        yield f"{BUILTIN}-{index:02d}", [f.image for f in seq], truth
+
+
+def _files(frames: list[str]) -> list[np.ndarray]:
+    from .data.base import read_image
+    from .predict import image_paths
+
+    images = []
+    for path in image_paths(frames):
+        try:
+            images.append(read_image(path))
+        except EdgecvError as exc:
+            raise UsageError(f"frame {path}: {exc}") from None
+    return images
+
+
+def _read_gt(path: str | None) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
+    """MOT-format ground truth: ``frame,id,left,top,width,height[,...]`` per line (frames from 1)."""
+    if path is None:
+        return None
+    truth: dict[int, tuple[list[int], list[list[float]]]] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read --gt {path}: {exc}") from None
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            frame, ident, left, top, width, height = (float(v) for v in line.split(",")[:6])
+        except ValueError:
+            raise UsageError(f"--gt {path}, line {n}: expected frame,id,left,top,width,height") from None
+        if not (np.isfinite([left, top, width, height]).all() and width >= 0 and height >= 0 and frame >= 1):
+            raise UsageError(f"--gt {path}, line {n}: a box needs finite coordinates and a size >= 0")
+        ids, boxes = truth.setdefault(int(frame), ([], []))
+        ids.append(int(ident))
+        boxes.append([left, top, left + width, top + height])
+    return {k: (np.array(i, int), np.array(b, float).reshape(-1, 4)) for k, (i, b) in truth.items()}
+
+
+__all__ = ["track"]
