@@ -191,6 +191,23 @@ def test_the_device_script_runs_standalone_with_numpy_and_a_runtime(zoo_artifact
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("edgecv_device: error: model file not found")
 
+    from PIL import Image
+
+    from edgecv.data.shapes_track import ShapesTrack
+    from edgecv.track import track
+
+    frames = tmp_path / "frames"  # the board tracks as the host does: the same MOT lines
+    frames.mkdir()
+    for k, f in enumerate(ShapesTrack("val", size=64, frames=30)[1], 1):
+        Image.fromarray(f.image).save(frames / f"{k:03d}.png")
+    detector = zoo_artifacts[("yolo_n", "onnx", "int8")].path
+    out = subprocess.run([sys.executable, "-I", str(script), "track", str(detector), str(frames)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "frames at" in out.stderr, out.stderr
+    track(str(detector), [str(frames)], out=tmp_path / "host", log=lambda m: None)
+    assert out.stdout.splitlines() == (tmp_path / "host" / "frames.txt").read_text().splitlines()
+    assert out.stdout.strip()
+
 
 # --- emulated Raspberry Pi ---------------------------------------------------------------------------------
 
@@ -423,7 +440,8 @@ def test_the_device_script_is_the_portable_package_reproducibly_and_imports_only
     with zipfile.ZipFile(tmp_path / "a.pyz") as zf:
         names = sorted(zf.namelist())
     assert names == ["__main__.py", *sorted(f"edgecv_portable/{p.name}" for p in PORTABLE.glob("*.py"))]
-    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "PIL"}
+    # Pillow and scipy are optional: imported where present (PNG decoding, the tracker's Hungarian), else numpy's
+    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "PIL", "scipy"}
     for path in PORTABLE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):

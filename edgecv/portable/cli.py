@@ -1,4 +1,4 @@
-"""The device command line: ``predict``, ``info``, ``bench`` and ``serve`` on a model file."""
+"""The device command line: ``predict``, ``track``, ``info``, ``bench`` and ``serve`` on a model file."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .postprocess import Pipeline
 from .protocol import serve
 from .shapes import parse_hw, parse_input_shapes, synthetic_feeds
 from .timing import time_calls
+from .tracker import Tracker
 
 
 def predict(path: Path, images: list[str], runtime: str | None, threads: int | None, top: int) -> dict:
@@ -45,6 +46,36 @@ def predict(path: Path, images: list[str], runtime: str | None, threads: int | N
             "results": results, "timing": timing, "environment": environment(model)}
 
 
+def track(path: Path, frames: list[str], runtime: str | None, threads: int | None, iou: float, max_age: int,
+          min_hits: int) -> tuple[list[str], dict]:
+    """A detector's boxes on ``frames`` (in order) linked into tracks: MOT-format lines and the timing."""
+    metadata = load_metadata(path)
+    if metadata is None or metadata.get("task") != "detection":
+        raise DeviceError(f"{path.name} is not an edgecv detector: track needs boxes")
+    model = open_model(path, runtime, threads)
+    metadata = match_outputs(metadata, [o["name"] for o in model.outputs])
+    quantization_from_metadata(model, metadata)
+    pipe, tracker, lines, det_ms, trk_ms = Pipeline(metadata), Tracker(iou, max_age, min_hits), [], [], []
+    for k, image_path in enumerate(list_images(frames), 1):
+        image = read_image(image_path)
+        t0 = time.perf_counter()
+        x, geo = pipe.prepare(image)
+        det = pipe.predictions(run_float(model, x), geo, image.shape[:2])
+        t1 = time.perf_counter()
+        boxes = [d["box"] for d in det]
+        tracks = tracker.update(boxes, [d["score"] for d in det], [d["class"] for d in det])
+        trk_ms.append((time.perf_counter() - t1) * 1e3)
+        det_ms.append((t1 - t0) * 1e3)
+        lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
+                  for t in tracks]
+    total = sum(det_ms) + sum(trk_ms)
+    timing = {"frames": len(det_ms), "fps": round(1e3 * len(det_ms) / total, 2) if total else None,
+              "detector_ms": round(sorted(det_ms)[len(det_ms) // 2], 3) if det_ms else None,
+              "tracker_ms": round(sorted(trk_ms)[len(trk_ms) // 2], 4) if trk_ms else None,
+              "environment": environment(model)}
+    return lines, timing
+
+
 def print_predictions(report: dict) -> None:
     for r in report["results"]:
         print(r["image"])
@@ -61,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                                      "and a runtime: predict on images, show its I/O and metadata, time it, or "
                                      "serve framed requests on stdin (how edgecv drives a board).")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("predict", "info", "bench", "serve"):
+    for name in ("predict", "track", "info", "bench", "serve"):
         p = sub.add_parser(name)
         p.add_argument("model", type=Path)
         p.add_argument("--runtime", choices=["onnxruntime", "litert"])
@@ -69,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         if name == "predict":
             p.add_argument("images", nargs="+")
             p.add_argument("--top", type=int, default=5)
+        if name == "track":
+            p.add_argument("frames", nargs="+", help="Frame images or folders, in order.")
+            p.add_argument("--iou", type=float, default=0.1)
+            p.add_argument("--max-age", type=int, default=10)
+            p.add_argument("--min-hits", type=int, default=3)
         if name == "bench":
             p.add_argument("--warmup", type=int, default=5)
             p.add_argument("--iters", type=int, default=50)
@@ -86,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "predict":
             report = predict(args.model, args.images, args.runtime, args.threads, args.top)
             print(json.dumps(report, indent=1)) if args.json else print_predictions(report)
+        elif args.command == "track":  # MOT-format lines on stdout, the timing on stderr
+            lines, timing = track(args.model, args.frames, args.runtime, args.threads, args.iou, args.max_age,
+                                  args.min_hits)
+            if args.json or lines:
+                print(json.dumps({"tracks": lines, "timing": timing}, indent=1) if args.json else "\n".join(lines))
+            if not args.json:
+                print(f"edgecv_device: {timing['frames']} frames at {timing['fps']} fps, tracker {timing['tracker_ms']} "
+                      "ms per frame", file=sys.stderr)
         elif args.command == "info":
             model = open_model(args.model, args.runtime, args.threads)
             quantization_from_metadata(model, load_metadata(args.model))
