@@ -48,51 +48,77 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
                              "track needs boxes")
         pipe = Pipeline(meta)
         runs = list(_builtin(meta, sequences) if data else [("frames", _files(frames or []), truth)])
-        out.mkdir(parents=True, exist_ok=True)
-        report_seqs, scored, timing = [], [], {"detector": [], "tracker": []}
-        for name, images, truth in runs:
-            tracker = Tracker(iou_threshold, max_age, min_hits, per_class)
-            lines, frame_data = [], []
-            for k, image in enumerate(images, 1):
-                start = time.perf_counter()
-                x, geo = pipe.prepare(image)
-                det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
-                mid = time.perf_counter()
-                boxes = np.array([d["box"] for d in det], float).reshape(-1, 4)
-                tracks = tracker.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]))
-                timing["tracker"].append(time.perf_counter() - mid)
-                timing["detector"].append(mid - start)
-                lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
-                          for t in tracks]
-                if truth is not None:
-                    from .metrics.tracking import frame_data as one_frame
-
-                    ids, gt_boxes = truth.get(k, (np.zeros(0, int), np.zeros((0, 4))))
-                    frame_data.append(one_frame(ids, gt_boxes, tracks[:, 0], tracks[:, 1:5]))
-            path = out / f"{name}.txt"
-            write_atomic(path, ("\n".join(lines) + "\n" if lines else "").encode())
-            entry: dict[str, Any] = {"name": name, "frames": len(images),
-                                     "tracks": len({line.split(",")[1] for line in lines}), "file": str(path)}
-            if truth is not None:
-                from .metrics.tracking import tracking_scores
-
-                entry.update(tracking_scores([frame_data]))
-                scored.append(frame_data)
-            report_seqs.append(entry)
-            log(f"{name}: {entry['frames']} frames, {entry['tracks']} tracks"
-                + (f", MOTA {entry['mota']:.1f}, IDF1 {entry['idf1']:.1f}" if truth is not None else ""))
+        report_seqs, scored, timing = run_sequences(session, pipe, runs, Tracker(iou_threshold, max_age, min_hits,
+                                                                                  per_class), out, log)
         report = {"model": meta.get("model"), "precision": meta.get("precision"), "target": str(target),
                   **session.describe(), "tracker": {"iou_threshold": iou_threshold, "max_age": max_age,
                                                     "min_hits": min_hits, "per_class": per_class},
-                  "sequences": report_seqs, "timing": _timing(timing)}
+                  "sequences": report_seqs, "timing": timing}
     if scored:
         from .metrics.tracking import tracking_scores
 
         report["scores"] = tracking_scores(scored)
     import json
 
+    out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "track.json", json.dumps(report, indent=1).encode())
     return report
+
+
+def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.ndarray], dict | None]], tracker: Tracker,
+                  out: Path | None, log: Callable[[str], None]) -> tuple[list[dict], list[list[dict]], dict[str, Any]]:
+    """Each ``(name, frames, ground truth or None)`` through the detector and a fresh copy of ``tracker``'s settings;
+    the MOT file of each under ``out`` (if given). Returns per-sequence entries, the scored frames, the timing."""
+    entries, scored, timing = [], [], {"detector": [], "tracker": []}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for name, images, truth in runs:
+        trk = Tracker(tracker.iou_threshold, tracker.max_age, tracker.min_hits, tracker.per_class)
+        lines, frames = [], []
+        for k, image in enumerate(images, 1):
+            start = time.perf_counter()
+            x, geo = pipe.prepare(image)
+            det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
+            mid = time.perf_counter()
+            boxes = np.array([d["box"] for d in det], float).reshape(-1, 4)
+            tracks = trk.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]))
+            timing["tracker"].append(time.perf_counter() - mid)
+            timing["detector"].append(mid - start)
+            lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
+                      for t in tracks]
+            if truth is not None:
+                from .metrics.tracking import frame_data
+
+                ids, gt_boxes = truth.get(k, (np.zeros(0, int), np.zeros((0, 4))))
+                frames.append(frame_data(ids, gt_boxes, tracks[:, 0], tracks[:, 1:5]))
+        entry: dict[str, Any] = {"name": name, "frames": len(images), "tracks": len({ln.split(",")[1] for ln in lines})}
+        if out is not None:
+            path = out / f"{name}.txt"
+            write_atomic(path, ("\n".join(lines) + "\n" if lines else "").encode())
+            entry["file"] = str(path)
+        if truth is not None:
+            from .metrics.tracking import tracking_scores
+
+            entry.update(tracking_scores([frames]))
+            scored.append(frames)
+        entries.append(entry)
+        log(f"{name}: {entry['frames']} frames, {entry['tracks']} tracks"
+            + (f", MOTA {entry['mota']:.1f}, IDF1 {entry['idf1']:.1f}" if truth is not None else ""))
+    return entries, scored, _timing(timing)
+
+
+def builtin_summary(session, sequences: int) -> dict[str, Any]:
+    """``edgecv profile --track N``: the open detector ``session`` on the first N ``shapes-track`` sequences with
+    the default tracker: MOTA, IDF1, ID switches, end-to-end frames per second and the tracker's share."""
+    from .metrics.tracking import tracking_scores
+
+    meta = session.metadata
+    _, scored, timing = run_sequences(session, Pipeline(meta), _builtin(meta, sequences), Tracker(), None,
+                                      lambda m: None)
+    s = tracking_scores(scored)
+    return {"data": BUILTIN, "sequences": len(scored), "frames": timing["frames"], "mota": s["mota"],
+            "idf1": s["idf1"], "id_switches": s["id_switches"], "fps": timing["fps"], "tracker_ms": timing["tracker_ms"],
+            "tracker_share": timing["tracker_share"]}
 
 
 def _timing(t: dict[str, list[float]]) -> dict[str, Any]:
@@ -153,4 +179,4 @@ def _read_gt(path: str | None) -> dict[int, tuple[np.ndarray, np.ndarray]] | Non
     return {k: (np.array(i, int), np.array(b, float).reshape(-1, 4)) for k, (i, b) in truth.items()}
 
 
-__all__ = ["track"]
+__all__ = ["builtin_summary", "run_sequences", "track"]

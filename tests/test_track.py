@@ -143,3 +143,28 @@ def test_edgecv_track_refuses_in_one_line(zoo_artifacts, tmp_path):
                           ([detector, tmp_path / "f.png", "--gt", tmp_path / "gt.txt"], "line 1")):
         code, out = _track([*args, "--out", tmp_path / "o"])
         assert code == 2 and message in out and "Traceback" not in out, out
+
+
+def test_profile_track_reports_the_detector_and_tracker_pipeline_next_to_its_accuracy(zoo_artifacts, tmp_path):
+    pytest.importorskip("trackeval")
+    import csv
+    import shutil
+
+    import edgecv
+
+    files = tmp_path / "files"
+    files.mkdir()
+    for key in (("yolo_n", "onnx", "int8"), ("mobilenet_v2", "onnx", "int8")):
+        shutil.copy(zoo_artifacts[key].path, files)
+    report = edgecv.profile([str(files)], out=tmp_path / "p", track=1, iters=3, warmup=1, min_time_s=0.0, limit=16,
+                            log=lambda m: None)
+    rows = {r["model"]: r for r in report["rows"]}
+    t = rows["yolo_n"]["tracking"]
+    assert t["data"] == "shapes-track" and t["sequences"] == 1 and t["frames"] == 60
+    assert -100 < t["mota"] <= 100 and 0 <= t["idf1"] <= 100 and t["fps"] > 0 and 0 < t["tracker_share"] < 1
+    assert "tracking" not in rows["mobilenet_v2"]  # a classifier is not tracked
+    assert report["matrix"]["track"] == 1
+    assert "| MOTA | IDF1 | track fps | tracker % |" in (tmp_path / "p" / "report.md").read_text()
+    with open(tmp_path / "p" / "results.csv") as f:
+        csv_rows = {r["model"]: r for r in csv.DictReader(f)}
+    assert float(csv_rows["yolo_n"]["mota"]) == t["mota"] and csv_rows["mobilenet_v2"]["mota"] == ""

@@ -38,13 +38,16 @@ from .app import cli
               help="Where the cells run: here, one at a time, or as tasks on a Ray cluster (pip install 'edgecv[ray]').")
 @click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster's head (host:port, or auto; "
               "default: RAY_ADDRESS, else a Ray instance on this machine).")
+@click.option("--track", type=click.IntRange(0), default=0, show_default=True, metavar="N",
+              help="Detectors: also track through N shapes-track sequences (MOTA, IDF1, end-to-end fps, the tracker's "
+              "share; pip install 'edgecv[track]').")
 @click.option("--layers", is_flag=True, help="Also analyse each int8 file layer by layer against its fp32 twin "
               "(edgecv layers) and link the page from its rows in report.html.")
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
                 providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
                 input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
                 min_time: float, timeout: float, out: str, json_path: str | None, executor: str, ray_address: str | None,
-                layers: bool) -> None:
+                track: int, layers: bool) -> None:
     """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
     files or folders of them (default: the default-weight zoo, every format and precision)."""
     from ..artifact import write_atomic
@@ -57,7 +60,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     log = lambda msg: click.echo(f"edgecv: {msg}", err=True)  # noqa: E731
     spec = ProfileSpec.of(targets, format=formats, precision=precisions, runtime=runtimes, provider=providers,
                           device=devices, data=data, limit=limit, imgsz=imgsz, batch=batch, threads=threads,
-                          warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes)
+                          warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes, track=track)
     progress = Progress()
     try:
         report = profile(spec=spec, out=out, timeout_s=timeout, layers=layers, log=log, on_start=progress.start,

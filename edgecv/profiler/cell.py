@@ -74,6 +74,13 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
         elif settings["data"] and not meta.get("preprocess"):
             row.notes.append(f"no accuracy: --data needs the file's preprocessing, task and labels, and "
                              f"{Path(str(cell['target'])).name} has no edgecv metadata (export it with edgecv)")
+        if settings.get("track") and row.task == "detection":  # the detector + tracker pipeline (track.py)
+            if meta.get("preprocess"):
+                from ..track import builtin_summary
+
+                row.tracking = builtin_summary(session, settings["track"])
+            else:
+                row.notes.append("no tracking: the file has no edgecv metadata to decode its boxes")
     row.status = "ok"
     return row
 

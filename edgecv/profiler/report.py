@@ -19,7 +19,8 @@ COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emu
            "inputs", "size_mb",
            "params", "macs", "top1", "top5", "map50_95", "map50", "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
            "mean_ms", "std_ms", "min_ms", "throughput_ips", "init_ms", "first_ms", "peak_mem_mb", "efficiency",
-           "peak_gmacs", "run", "node", "others_cores", "status", "unstable", "error", "notes")
+           "peak_gmacs", "run", "node", "mota", "idf1", "track_fps", "tracker_ms", "tracker_share", "others_cores",
+           "status", "unstable", "error", "notes")
 
 
 def flat(row: Row) -> dict[str, Any]:
@@ -33,6 +34,8 @@ def flat(row: Row) -> dict[str, Any]:
     out.update(input=input_summary(row), inputs=json.dumps(row.inputs) if row.inputs else None,
                peak_gmacs=peak.get("int8_gmacs" if str(row.precision).startswith("int8") else "fp32_gmacs"),
                others_cores=(row.load or {}).get("others_cores"), node=(row.node or {}).get("hostname"),
+               **{k: (row.tracking or {}).get(k) for k in ("mota", "idf1", "tracker_ms", "tracker_share")},
+               track_fps=(row.tracking or {}).get("fps"),
                unstable="; ".join(row.unstable) or None, notes="; ".join(row.notes) or None)
     return out
 

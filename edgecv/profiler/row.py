@@ -66,6 +66,7 @@ class Row:
     seconds: float | None = None
     layers_report: str | None = None  # int8 files, with `profile --layers`: the page of its per-layer errors
     node: dict[str, Any] | None = None  # where it ran: {"hostname"}, and "ray_node_id" on a Ray cluster
+    tracking: dict[str, Any] | None = None  # detectors, with `profile --track N`: MOTA, IDF1, fps, tracker share
     extra: dict[str, Any] = field(default_factory=dict)  # fields from another edgecv version, kept as they are
 
     @property
@@ -99,7 +100,8 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        for name in ("fingerprint", "run", "peak", "seconds", "layers_report", "node"):  # absent rather than null, as before
+        # absent rather than null, as before these fields existed
+        for name in ("fingerprint", "run", "peak", "seconds", "layers_report", "node", "tracking"):
             if out[name] is None:
                 del out[name]
         return {**out, **self.extra}

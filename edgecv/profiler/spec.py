@@ -20,7 +20,7 @@ from ..errors import UsageError
 
 DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
 _LISTS = ("format", "precision", "runtime", "provider", "device")  # comma-separated strings or lists of them
-_INTS = {"limit": 1, "batch": 1, "threads": 1, "warmup": 0, "iters": 1}  # name -> smallest allowed value
+_INTS = {"limit": 1, "batch": 1, "threads": 1, "warmup": 0, "iters": 1, "track": 0}  # name -> smallest allowed value
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -47,6 +47,7 @@ class ProfileSpec:
     iters: int = 50
     min_time_s: float = 1.0
     input_shapes: tuple[str, ...] = ()  # NAME=1x3x640x640
+    track: int = 0  # detectors: also track through this many shapes-track sequences (MOTA, IDF1, fps)
 
     @classmethod
     def of(cls, targets: Sequence[str] | None = None, **values: Any) -> ProfileSpec:
@@ -72,7 +73,7 @@ class ProfileSpec:
     def settings(self) -> dict[str, Any]:
         """What every cell is measured with, and part of each row's fingerprint."""
         return {"threads": self.threads, "warmup": self.warmup, "iters": self.iters, "min_time_s": self.min_time_s,
-                "data": self.data, "limit": self.limit}
+                "data": self.data, "limit": self.limit, "track": self.track}
 
     def to_dict(self) -> dict[str, Any]:
         """The ``matrix`` recorded in ``results.json``: what ``edgecv check`` re-profiles."""

@@ -57,8 +57,12 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+TRACK_HEAD = ["MOTA", "IDF1", "track fps", "tracker %"]  # with `profile --track N`, before the status
+
+
 def table_rows(rows: list[Row], short: bool = False) -> tuple[list[str], list[list[str]]]:
     body = []
+    tracked = any(r.tracking for r in rows)
     for r in rows:
         lat = r.latency_ms or {}
         device = r.device + (" (emulated)" if r.emulated else "")
@@ -67,7 +71,12 @@ def table_rows(rows: list[Row], short: bool = False) -> tuple[list[str], list[li
                      _fmt(r.accuracy), _fmt(r.accuracy_delta), _fmt(lat.get("p50"), 3), _fmt(lat.get("p90"), 3),
                      _fmt(r.first_ms), _fmt(r.throughput_ips, 1),
                      _fmt(r.efficiency * 100, 1) if r.efficiency is not None else "-", status(r, short)])
-    return list(HEAD), body
+        if tracked:
+            t = r.tracking or {}
+            share = t.get("tracker_share")
+            body[-1][-1:-1] = [_fmt(t.get("mota")), _fmt(t.get("idf1")), _fmt(t.get("fps"), 1),
+                               _fmt(share * 100, 1) if share is not None else "-"]
+    return (HEAD[:-1] + TRACK_HEAD + HEAD[-1:] if tracked else list(HEAD)), body
 
 
 def report_rows(report: dict[str, Any]) -> list[Row]:
