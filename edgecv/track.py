@@ -29,9 +29,11 @@ BUILTIN = "shapes-track"
 def track(target: str, frames: list[str] | None = None, *, data: str | None = None, sequences: int | None = None,
           gt: str | None = None, runtime: str | None = None, provider: str | None = None, device: str | None = None,
           threads: int | None = None, out: str | Path = "track", iou_threshold: float = 0.1, max_age: int = 10,
-          min_hits: int = 3, per_class: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+          min_hits: int = 3, per_class: bool = False, embedder: str | None = None,
+          log: Callable[[str], None] = print) -> dict[str, Any]:
     """Track through ``frames`` (image files or folders, in order) or the built-in ``data`` sequences; returns the
-    report (also ``out/track.json``): the tracks' files, the scores when there is ground truth, and the timing."""
+    report (also ``out/track.json``): the tracks' files, the scores when there is ground truth, and the timing.
+    ``embedder`` is a classifier artifact whose class probabilities for each box's crop are its appearance."""
     if bool(frames) == bool(data):
         raise UsageError("give FRAMES (image files or a folder, in order) or --data shapes-track, not both or neither")
     if data and data != BUILTIN:
@@ -41,7 +43,7 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
         raise UsageError("--gt goes with FRAMES (the built-in sequences carry their own ground truth)")
     out = Path(out)
     truth = _read_gt(gt)  # a bad ground-truth file is said before any frame is run
-    with load(target, runtime, provider, device, threads) as session:
+    with load(target, runtime, provider, device, threads) as session, _embedder(embedder, threads) as embed:
         meta = session.metadata or {}
         if meta.get("task") != "detection":
             raise UsageError(f"{Path(str(target)).name} is not an edgecv detector (task {meta.get('task')!r}): "
@@ -49,10 +51,11 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
         pipe = Pipeline(meta)
         runs = list(_builtin(meta, sequences) if data else [("frames", _files(frames or []), truth)])
         report_seqs, scored, timing = run_sequences(session, pipe, runs, Tracker(iou_threshold, max_age, min_hits,
-                                                                                  per_class), out, log)
+                                                                                  per_class), out, log, embed)
         report = {"model": meta.get("model"), "precision": meta.get("precision"), "target": str(target),
                   **session.describe(), "tracker": {"iou_threshold": iou_threshold, "max_age": max_age,
-                                                    "min_hits": min_hits, "per_class": per_class},
+                                                    "min_hits": min_hits, "per_class": per_class,
+                                                    "embedder": embedder},
                   "sequences": report_seqs, "timing": timing}
     if scored:
         from .metrics.tracking import tracking_scores
@@ -66,14 +69,16 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
 
 
 def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.ndarray], dict | None]], tracker: Tracker,
-                  out: Path | None, log: Callable[[str], None]) -> tuple[list[dict], list[list[dict]], dict[str, Any]]:
+                  out: Path | None, log: Callable[[str], None], embed: Callable | None = None
+                  ) -> tuple[list[dict], list[list[dict]], dict[str, Any]]:
     """Each ``(name, frames, ground truth or None)`` through the detector and a fresh copy of ``tracker``'s settings;
-    the MOT file of each under ``out`` (if given). Returns per-sequence entries, the scored frames, the timing."""
+    the MOT file of each under ``out`` (if given). ``embed(image, boxes)`` gives each box an appearance (its time
+    counts as the tracker's). Returns per-sequence entries, the scored frames, the timing."""
     entries, scored, timing = [], [], {"detector": [], "tracker": []}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     for name, images, truth in runs:
-        trk = Tracker(tracker.iou_threshold, tracker.max_age, tracker.min_hits, tracker.per_class)
+        trk = Tracker(tracker.iou_threshold, tracker.max_age, tracker.min_hits, tracker.per_class, tracker.max_cosine)
         lines, frames = [], []
         for k, image in enumerate(images, 1):
             start = time.perf_counter()
@@ -81,7 +86,8 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.nda
             det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
             mid = time.perf_counter()
             boxes = np.array([d["box"] for d in det], float).reshape(-1, 4)
-            tracks = trk.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]))
+            tracks = trk.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]),
+                                embed(image, boxes) if embed is not None else None)
             timing["tracker"].append(time.perf_counter() - mid)
             timing["detector"].append(mid - start)
             lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
@@ -105,6 +111,46 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.nda
         log(f"{name}: {entry['frames']} frames, {entry['tracks']} tracks"
             + (f", MOTA {entry['mota']:.1f}, IDF1 {entry['idf1']:.1f}" if truth is not None else ""))
     return entries, scored, _timing(timing)
+
+
+class _Appearance:
+    """A classifier artifact as an appearance model: each box's crop (10% margin) -> its class probabilities."""
+
+    def __init__(self, path: str, threads: int | None) -> None:
+        self.session = load(path, threads=threads)
+        meta = self.session.metadata or {}
+        if meta.get("task") != "classification":
+            self.session.close()
+            raise UsageError(f"--embedder {Path(path).name} is not an edgecv classifier (task {meta.get('task')!r})")
+        self.pipe = Pipeline(meta)
+        self.logits = self.pipe.roles.get("logits")
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray | None:
+        if not len(boxes):
+            return None
+        h, w = image.shape[:2]
+        out = []
+        for x1, y1, x2, y2 in boxes:
+            mx, my = 0.1 * (x2 - x1), 0.1 * (y2 - y1)
+            crop = image[int(max(y1 - my, 0)):int(min(y2 + my, h)) + 1, int(max(x1 - mx, 0)):int(min(x2 + mx, w)) + 1]
+            x, _ = self.pipe.prepare(crop if crop.size else image)
+            outputs = self.session.run(x)
+            logits = np.asarray(outputs[self.logits] if self.logits in outputs else next(iter(outputs.values())))[0]
+            p = np.exp(logits - logits.max())
+            out.append(p / p.sum())
+        return np.array(out).reshape(len(boxes), -1)
+
+    def __enter__(self) -> _Appearance:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.session.close()
+
+
+def _embedder(path: str | None, threads: int | None):
+    import contextlib
+
+    return _Appearance(path, threads) if path else contextlib.nullcontext()
 
 
 def builtin_summary(session, sequences: int) -> dict[str, Any]:

@@ -130,6 +130,13 @@ def test_edgecv_track_on_the_builtin_sequences_and_on_frames_with_mot_ground_tru
     assert json.loads((tmp_path / "files" / "track.json").read_text())["scores"] == scores
     assert (tmp_path / "files" / "frames.txt").read_text().splitlines() == lines
 
+    classifier = zoo_artifacts[("mobilenet_v2", "onnx", "int8")].path  # the appearance cue: crops through it
+    code, out = _track([detector, "--data", "shapes-track", "--sequences", "1", "--embedder", classifier,
+                        "--out", tmp_path / "appearance"])
+    assert code == 0, out
+    seen = json.loads((tmp_path / "appearance" / "track.json").read_text())
+    assert seen["tracker"]["embedder"] == str(classifier) and seen["scores"]["gt_boxes"] == scores["gt_boxes"]
+
 
 def test_edgecv_track_refuses_in_one_line(zoo_artifacts, tmp_path):
     classifier = zoo_artifacts[("mobilenet_v2", "onnx", "fp32")].path
@@ -140,7 +147,8 @@ def test_edgecv_track_refuses_in_one_line(zoo_artifacts, tmp_path):
                           ([detector], "give FRAMES"),
                           ([detector, tmp_path, "--data", "shapes-track"], "not both"),
                           ([detector, "--data", "shapes"], "built-in tracking sequences are shapes-track"),
-                          ([detector, tmp_path / "f.png", "--gt", tmp_path / "gt.txt"], "line 1")):
+                          ([detector, tmp_path / "f.png", "--gt", tmp_path / "gt.txt"], "line 1"),
+                          ([detector, "--data", "shapes-track", "--embedder", detector], "is not an edgecv classifier")):
         code, out = _track([*args, "--out", tmp_path / "o"])
         assert code == 2 and message in out and "Traceback" not in out, out
 
@@ -168,3 +176,18 @@ def test_profile_track_reports_the_detector_and_tracker_pipeline_next_to_its_acc
     with open(tmp_path / "p" / "results.csv") as f:
         csv_rows = {r["model"]: r for r in csv.DictReader(f)}
     assert float(csv_rows["yolo_n"]["mota"]) == t["mota"] and csv_rows["mobilenet_v2"]["mota"] == ""
+
+
+def test_appearance_decides_where_motion_cannot():
+    """Two shapes side by side meet, stay together three frames and bounce back apart: the constant-velocity
+    filter expects each to carry on across, so motion alone swaps them; their embeddings do not."""
+    a, b = np.array([1.0, 0.0, 0.1]), np.array([0.0, 1.0, 0.1])
+    frames = [([_box(10, 10), _box(16, 10)], [a, b])] * 5 + [([_box(13, 10), _box(13, 10)], [a, b])] * 3
+    frames += [([_box(16, 10), _box(10, 10)], [b, a])] * 3  # a back on the left, b on the right
+    found = {}
+    for use in (True, False):
+        tracker = Tracker()
+        for boxes, embeddings in frames:
+            last = tracker.update(np.array(boxes), np.ones(2), np.zeros(2), np.array(embeddings) if use else None)
+        found[use] = {round(r[1]): int(r[0]) for r in last}
+    assert found[True] == {10: 1, 16: 2} and found[False] == {16: 1, 10: 2}

@@ -30,12 +30,15 @@ from .app import cli, runtime_options
 @click.option("--min-hits", type=click.IntRange(1), default=3, show_default=True,
               help="Frames in a row a new track must be matched before it is reported.")
 @click.option("--per-class", is_flag=True, help="Match detections to tracks of the same class only.")
+@click.option("--embedder", type=click.Path(dir_okay=False), help="A classifier artifact: each box's crop through it "
+              "gives its appearance (class probabilities), DeepSORT's cue, ranked after the motion gate.")
 @click.option("--out", type=click.Path(file_okay=False), default="track", show_default=True,
               help="Where the MOT-format track files and track.json go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences: int | None, gt: str | None,
               runtime: str | None, provider: str | None, device: str | None, threads: int | None,
-              iou_threshold: float, max_age: int, min_hits: int, per_class: bool, out: str, as_json: bool) -> None:
+              iou_threshold: float, max_age: int, min_hits: int, per_class: bool, embedder: str | None, out: str,
+              as_json: bool) -> None:
     """Run the detector TARGET on FRAMES (image files or folders, in order) or --data shapes-track, and link its
     boxes into tracks (Kalman filter + Hungarian matching): MOT-format files, MOTA/IDF1 with ground truth."""
     from ..track import track
@@ -43,7 +46,7 @@ def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences:
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     report = track(target, list(frames), data=data, sequences=sequences, gt=gt, runtime=runtime, provider=provider,
                    device=device, threads=threads, out=out, iou_threshold=iou_threshold, max_age=max_age,
-                   min_hits=min_hits, per_class=per_class, log=log)
+                   min_hits=min_hits, per_class=per_class, embedder=embedder, log=log)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

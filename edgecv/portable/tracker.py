@@ -15,8 +15,15 @@ SORT / DeepSORT's design without the appearance cue:
   matched ``min_hits`` frames in a row (from the first frame on, tracks are reported at once); a track not
   matched for ``max_age`` frames is deleted, and a tentative one at its first miss.
 
-``Tracker.update(boxes, scores, classes)`` takes one frame's detections (``xyxy`` pixels) and returns the
-tracks matched in that frame as rows ``[id, x1, y1, x2, y2, score, class]``, ids counting from 1.
+- **Appearance** (optional, DeepSORT's cue): with an embedding per detection (e.g. a classifier's class
+  probabilities for the box's crop), each track keeps a running mean of its own (``EMBED_MOMENTUM``), and the
+  matching cost of a pair that passes the motion gate (IoU) becomes the mean of ``1 - IoU`` and the cosine
+  distance; a pair further apart in appearance than ``max_cosine`` is not matched (default 1.0: no appearance
+  gate, since the only embedder edgecv has, a classifier's class probabilities, cost accuracy when it gated:
+  docs/tracking.md).
+
+``Tracker.update(boxes, scores, classes[, embeddings])`` takes one frame's detections (``xyxy`` pixels) and returns
+the tracks matched in that frame as rows ``[id, x1, y1, x2, y2, score, class]``, ids counting from 1.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ _F = np.eye(8)
 _F[:4, 4:] = np.eye(4)  # x' = x + v
 _H = np.eye(4, 8)
 STD_POSITION, STD_VELOCITY = 1 / 20, 1 / 160
+EMBED_MOMENTUM = 0.9  # a track's appearance: 0.9 of its old embedding, 0.1 of the new detection's
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,8 +111,11 @@ def _cxcywh(boxes: np.ndarray) -> np.ndarray:
 
 
 class Tracker:
-    def __init__(self, iou_threshold: float = 0.1, max_age: int = 10, min_hits: int = 3, per_class: bool = False) -> None:
+    def __init__(self, iou_threshold: float = 0.1, max_age: int = 10, min_hits: int = 3, per_class: bool = False,
+                 max_cosine: float = 1.0) -> None:
         self.iou_threshold, self.max_age, self.min_hits, self.per_class = iou_threshold, max_age, min_hits, per_class
+        self.max_cosine = max_cosine
+        self.emb: np.ndarray | None = None  # [tracks, D] unit vectors, once embeddings are given
         self.x = np.zeros((0, 8))  # states
         self.p = np.zeros((0, 8, 8))  # covariances
         self.ids = np.zeros(0, np.int64)
@@ -115,13 +126,24 @@ class Tracker:
         self.confirmed = np.zeros(0, bool)
         self.frame, self.next_id = 0, 1
 
-    def update(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    def update(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+               embeddings: np.ndarray | None = None) -> np.ndarray:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores, classes = np.asarray(scores, np.float64).ravel(), np.asarray(classes, np.int64).ravel()
+        if embeddings is not None and not len(boxes):
+            embeddings = None  # nothing to describe this frame
+        if embeddings is not None:
+            e = np.asarray(embeddings, np.float64).reshape(len(boxes), -1)
+            embeddings = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
+            if self.emb is None:
+                self.emb = np.zeros((len(self.ids), e.shape[1]))
         self.frame += 1
         self._predict()
-        matched_t, matched_d = self._match(boxes, classes)
+        matched_t, matched_d = self._match(boxes, classes, embeddings)
         self._correct(matched_t, boxes[matched_d])
+        if embeddings is not None and self.emb is not None:
+            mixed = EMBED_MOMENTUM * self.emb[matched_t] + (1 - EMBED_MOMENTUM) * embeddings[matched_d]
+            self.emb[matched_t] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self.classes[matched_t] = classes[matched_d]  # class-agnostic matching: a track takes its latest class
         self.scores[matched_t] = scores[matched_d]
         self.hits[matched_t] += 1
@@ -135,6 +157,9 @@ class Tracker:
         self._select(keep)
         fresh = np.setdiff1d(np.arange(len(boxes)), matched_d)
         self._start(boxes[fresh], scores[fresh], classes[fresh])
+        if self.emb is not None:
+            new = embeddings[fresh] if embeddings is not None else np.zeros((len(fresh), self.emb.shape[1]))
+            self.emb = np.concatenate([self.emb, new])
         shown = (self.misses == 0) & self.confirmed
         return np.concatenate([self.ids[shown, None], _xyxy(self.x[shown]), self.scores[shown, None],
                                self.classes[shown, None]], 1)
@@ -161,14 +186,23 @@ class Tracker:
         self.x[tracks] = x + np.einsum("tij,tj->ti", gain, z - x[:, :4])
         self.p[tracks] = (np.eye(8) - gain @ _H) @ p
 
-    def _match(self, boxes: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _match(self, boxes: np.ndarray, classes: np.ndarray,
+               embeddings: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if not len(self.ids) or not len(boxes):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         overlap = iou(_xyxy(self.x), boxes)
         if self.per_class:
             overlap[self.classes[:, None] != classes[None, :]] = 0.0
-        rows, cols = hungarian(1.0 - overlap)
-        good = overlap[rows, cols] >= self.iou_threshold
+        gate = overlap >= self.iou_threshold  # motion first: appearance only ranks the pairs motion allows
+        cost = 1.0 - overlap
+        if embeddings is not None and self.emb is not None:
+            known = np.linalg.norm(self.emb, axis=1) > 0  # tracks started before embeddings came have none
+            distance = np.where(known[:, None], 1.0 - self.emb @ embeddings.T, 0.0)
+            gate &= distance <= self.max_cosine
+            cost = 0.5 * cost + 0.5 * distance
+            cost = np.where(gate, cost, 2.0)  # appearance can only choose among the pairs motion allows
+        rows, cols = hungarian(cost)
+        good = gate[rows, cols]
         return rows[good], cols[good]
 
     def _start(self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> None:
@@ -188,6 +222,8 @@ class Tracker:
     def _select(self, keep: np.ndarray) -> None:
         for name in ("x", "p", "ids", "classes", "scores", "hits", "misses", "confirmed"):
             setattr(self, name, getattr(self, name)[keep])
+        if self.emb is not None:
+            self.emb = self.emb[keep]
 
 
 __all__ = ["Tracker", "hungarian", "hungarian_numpy", "iou"]
