@@ -229,9 +229,12 @@ def test_ctrl_c_during_profile_keeps_finished_rows_and_prints_no_traceback(tmp_p
     folder.mkdir()
     for name in ("light_squeezenet.onnx", "light_shufflenet.onnx"):
         shutil.copy(LIGHT / name, folder / name)
+    # A terminal's foreground job: SIGINT at its default. (A job started with `&` by a non-interactive shell, as a
+    # CI runner may start the suite, inherits SIGINT ignored, and rightly cannot be interrupted with it.)
     proc = subprocess.Popen([EDGECV, "profile", str(folder), "--out", str(tmp_path / "o"), "--iters", "5",
                              "--min-time", "20", "--warmup", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     rows = tmp_path / "o" / "rows.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and not (rows.exists() and rows.read_text().count("\n") >= 1):
