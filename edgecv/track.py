@@ -49,7 +49,7 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
             raise UsageError(f"{Path(str(target)).name} is not an edgecv detector (task {meta.get('task')!r}): "
                              "track needs boxes")
         pipe = Pipeline(meta)
-        runs = list(_builtin(meta, sequences) if data else [("frames", _files(frames or []), truth)])
+        runs = _builtin(meta, sequences) if data else [("frames", _files(frames or [], log), truth)]
         report_seqs, scored, timing = run_sequences(session, pipe, runs, Tracker(iou_threshold, max_age, min_hits,
                                                                                   per_class), out, log, embed)
         report = {"model": meta.get("model"), "precision": meta.get("precision"), "target": str(target),
@@ -68,7 +68,8 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
     return report
 
 
-def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.ndarray], dict | None]], tracker: Tracker,
+def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, Iterable[np.ndarray | None], dict | None]],
+                  tracker: Tracker,
                   out: Path | None, log: Callable[[str], None], embed: Callable | None = None
                   ) -> tuple[list[dict], list[list[dict]], dict[str, Any]]:
     """Each ``(name, frames, ground truth or None)`` through the detector and a fresh copy of ``tracker``'s settings;
@@ -79,15 +80,19 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.nda
         out.mkdir(parents=True, exist_ok=True)
     for name, images, truth in runs:
         trk = Tracker(tracker.iou_threshold, tracker.max_age, tracker.min_hits, tracker.per_class, tracker.max_cosine)
-        lines, frames = [], []
+        lines, frames, count = [], [], 0
         for k, image in enumerate(images, 1):
+            count = k
             start = time.perf_counter()
-            x, geo = pipe.prepare(image)
-            det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
+            if image is None:  # an unreadable frame (said when it was read): a frame without detections
+                det = []
+            else:
+                x, geo = pipe.prepare(image)
+                det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
             mid = time.perf_counter()
             boxes = np.array([d["box"] for d in det], float).reshape(-1, 4)
             tracks = trk.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]),
-                                embed(image, boxes) if embed is not None else None)
+                                embed(image, boxes) if embed is not None and image is not None else None)
             timing["tracker"].append(time.perf_counter() - mid)
             timing["detector"].append(mid - start)
             lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
@@ -97,7 +102,7 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, list[np.nda
 
                 ids, gt_boxes = truth.get(k, (np.zeros(0, int), np.zeros((0, 4))))
                 frames.append(frame_data(ids, gt_boxes, tracks[:, 0], tracks[:, 1:5]))
-        entry: dict[str, Any] = {"name": name, "frames": len(images), "tracks": len({ln.split(",")[1] for ln in lines})}
+        entry: dict[str, Any] = {"name": name, "frames": count, "tracks": len({ln.split(",")[1] for ln in lines})}
         if out is not None:
             path = out / f"{name}.txt"
             write_atomic(path, ("\n".join(lines) + "\n" if lines else "").encode())
@@ -188,17 +193,23 @@ def _builtin(meta: dict[str, Any], count: int | None) -> Iterable[tuple[str, lis
         yield f"{BUILTIN}-{index:02d}", [f.image for f in seq], truth
 
 
-def _files(frames: list[str]) -> list[np.ndarray]:
+def _files(frames: list[str], log: Callable[[str], None]) -> Iterable[np.ndarray | None]:
+    """The frames, read one at a time as they are tracked (a long video's frames never all sit in memory); an
+    unreadable one is said and comes as None, so the frames after it keep their numbers."""
     from .data.base import read_image
     from .predict import image_paths
 
-    images = []
-    for path in image_paths(frames):
-        try:
-            images.append(read_image(path))
-        except EdgecvError as exc:
-            raise UsageError(f"frame {path}: {exc}") from None
-    return images
+    paths = image_paths(frames)  # missing files and empty folders are said before any work
+
+    def read() -> Iterable[np.ndarray | None]:
+        for path in paths:
+            try:
+                yield read_image(path)
+            except EdgecvError as exc:
+                log(f"warning: frame {path} is unreadable ({exc}); tracked as a frame without detections")
+                yield None
+
+    return read()
 
 
 def _read_gt(path: str | None) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:

@@ -191,3 +191,20 @@ def test_appearance_decides_where_motion_cannot():
             last = tracker.update(np.array(boxes), np.ones(2), np.zeros(2), np.array(embeddings) if use else None)
         found[use] = {round(r[1]): int(r[0]) for r in last}
     assert found[True] == {10: 1, 16: 2} and found[False] == {16: 1, 10: 2}
+
+
+def test_an_unreadable_frame_is_said_and_tracked_as_empty_and_the_rest_keep_their_numbers(zoo_artifacts, tmp_path):
+    from PIL import Image
+
+    from edgecv.data.shapes_track import ShapesTrack
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, f in enumerate(ShapesTrack("val", size=64, frames=8)[1], 1):
+        Image.fromarray(f.image).save(frames / f"{k:03d}.png")
+    (frames / "004.png").write_bytes(b"not a png")
+    code, out = _track([zoo_artifacts[("yolo_n", "onnx", "fp32")].path, frames, "--out", tmp_path / "o"])
+    assert code == 0 and "004.png is unreadable" in out and "Traceback" not in out, out
+    report = json.loads((tmp_path / "o" / "track.json").read_text())
+    assert report["sequences"][0]["frames"] == 8 and report["timing"]["frames"] == 8
+    assert all(1 <= int(line.split(",")[0]) <= 8 for line in (tmp_path / "o" / "frames.txt").read_text().splitlines())
