@@ -144,6 +144,9 @@ class RayExecutor:
     def _collect(self, ref: Any, cell: Cell) -> Row:
         try:
             data, node = self.ray.get(ref)
+        except self.ray.exceptions.RayTaskError as exc:  # the task itself raised (not retried: it would again)
+            cause = str(getattr(exc, "cause", None) or exc).strip().splitlines()
+            return _failed(cell, f"the cell's Ray task failed: {cause[0][:200] if cause else type(exc).__name__}")
         except self.ray.exceptions.RayError as exc:  # the node or worker died twice, or the object was lost
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             return _failed(cell, f"lost on the Ray cluster after {RETRIES} retry ({type(exc).__name__}: {first[:160]})")
