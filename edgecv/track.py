@@ -10,6 +10,7 @@ tracker apart, so the tracker's share of each frame is known.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from .artifact import write_atomic
 from .errors import EdgecvError, UsageError
 from .portable.postprocess import Pipeline
-from .portable.tracker import Tracker
+from .portable.tracker import Tracker, mot_lines, timing_summary, update_from
 from .runtimes import load
 
 BUILTIN = "shapes-track"
@@ -50,8 +51,8 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
                              "track needs boxes")
         pipe = Pipeline(meta)
         runs = _builtin(meta, sequences) if data else [("frames", _files(frames or [], log), truth)]
-        report_seqs, scored, timing = run_sequences(session, pipe, runs, Tracker(iou_threshold, max_age, min_hits,
-                                                                                  per_class), out, log, embed)
+        report_seqs, scored, timing = run_sequences(
+            session, pipe, runs, lambda: Tracker(iou_threshold, max_age, min_hits, per_class), out, log, embed)
         report = {"model": meta.get("model"), "precision": meta.get("precision"), "target": str(target),
                   **session.describe(), "tracker": {"iou_threshold": iou_threshold, "max_age": max_age,
                                                     "min_hits": min_hits, "per_class": per_class,
@@ -61,25 +62,21 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
         from .metrics.tracking import tracking_scores
 
         report["scores"] = tracking_scores(scored)
-    import json
-
-    out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "track.json", json.dumps(report, indent=1).encode())
     return report
 
 
 def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, Iterable[np.ndarray | None], dict | None]],
-                  tracker: Tracker,
-                  out: Path | None, log: Callable[[str], None], embed: Callable | None = None
-                  ) -> tuple[list[dict], list[list[dict]], dict[str, Any]]:
-    """Each ``(name, frames, ground truth or None)`` through the detector and a fresh copy of ``tracker``'s settings;
-    the MOT file of each under ``out`` (if given). ``embed(image, boxes)`` gives each box an appearance (its time
-    counts as the tracker's). Returns per-sequence entries, the scored frames, the timing."""
-    entries, scored, timing = [], [], {"detector": [], "tracker": []}
+                  new_tracker: Callable[[], Tracker], out: Path | None, log: Callable[[str], None],
+                  embed: Callable | None = None) -> tuple[list[dict], list[list[dict]], dict[str, Any]]:
+    """Each ``(name, frames, ground truth or None)`` through the detector and a tracker of its own
+    (``new_tracker()``); the MOT file of each under ``out`` (if given). ``embed(image, boxes)`` gives each box an
+    appearance (its time counts as the tracker's). Returns per-sequence entries, the scored frames, the timing."""
+    entries, scored, det_ms, trk_ms = [], [], [], []
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     for name, images, truth in runs:
-        trk = Tracker(tracker.iou_threshold, tracker.max_age, tracker.min_hits, tracker.per_class, tracker.max_cosine)
+        trk = new_tracker()
         lines, frames, count = [], [], 0
         for k, image in enumerate(images, 1):
             count = k
@@ -90,13 +87,11 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, Iterable[np
                 x, geo = pipe.prepare(image)
                 det = pipe.predictions(session.run(x), geo, image.shape[:2], top=0)
             mid = time.perf_counter()
-            boxes = np.array([d["box"] for d in det], float).reshape(-1, 4)
-            tracks = trk.update(boxes, np.array([d["score"] for d in det]), np.array([d["class"] for d in det]),
-                                embed(image, boxes) if embed is not None and image is not None else None)
-            timing["tracker"].append(time.perf_counter() - mid)
-            timing["detector"].append(mid - start)
-            lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
-                      for t in tracks]
+            appearance = embed(image, np.array([d["box"] for d in det])) if embed and image is not None else None
+            tracks = update_from(trk, det, appearance)
+            trk_ms.append(1e3 * (time.perf_counter() - mid))
+            det_ms.append(1e3 * (mid - start))
+            lines += mot_lines(k, tracks)
             if truth is not None:
                 from .metrics.tracking import frame_data
 
@@ -115,7 +110,7 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, Iterable[np
         entries.append(entry)
         log(f"{name}: {entry['frames']} frames, {entry['tracks']} tracks"
             + (f", MOTA {entry['mota']:.1f}, IDF1 {entry['idf1']:.1f}" if truth is not None else ""))
-    return entries, scored, _timing(timing)
+    return entries, scored, timing_summary(det_ms, trk_ms)
 
 
 class _Appearance:
@@ -164,22 +159,12 @@ def builtin_summary(session, sequences: int) -> dict[str, Any]:
     from .metrics.tracking import tracking_scores
 
     meta = session.metadata
-    _, scored, timing = run_sequences(session, Pipeline(meta), _builtin(meta, sequences), Tracker(), None,
+    _, scored, timing = run_sequences(session, Pipeline(meta), _builtin(meta, sequences), Tracker, None,
                                       lambda m: None)
     s = tracking_scores(scored)
     return {"data": BUILTIN, "sequences": len(scored), "frames": timing["frames"], "mota": s["mota"],
             "idf1": s["idf1"], "id_switches": s["id_switches"], "fps": timing["fps"], "tracker_ms": timing["tracker_ms"],
             "tracker_share": timing["tracker_share"]}
-
-
-def _timing(t: dict[str, list[float]]) -> dict[str, Any]:
-    det, trk = np.array(t["detector"]) * 1e3, np.array(t["tracker"]) * 1e3
-    total = det.sum() + trk.sum()
-    return {"frames": len(det), "fps": round(1e3 * len(det) / total, 2) if total else None,
-            "detector_ms": round(float(np.median(det)), 3) if len(det) else None,
-            "tracker_ms": round(float(np.median(trk)), 4) if len(trk) else None,
-            "tracker_ms_max": round(float(trk.max()), 4) if len(trk) else None,
-            "tracker_share": round(float(trk.sum() / total), 4) if total else None}
 
 
 def _builtin(meta: dict[str, Any], count: int | None) -> Iterable[tuple[str, list[np.ndarray], dict]]:

@@ -191,23 +191,6 @@ def test_the_device_script_runs_standalone_with_numpy_and_a_runtime(zoo_artifact
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stderr.startswith("edgecv_device: error: model file not found")
 
-    from PIL import Image
-
-    from edgecv.data.shapes_track import ShapesTrack
-    from edgecv.track import track
-
-    frames = tmp_path / "frames"  # the board tracks as the host does: the same MOT lines
-    frames.mkdir()
-    for k, f in enumerate(ShapesTrack("val", size=64, frames=30)[1], 1):
-        Image.fromarray(f.image).save(frames / f"{k:03d}.png")
-    detector = zoo_artifacts[("yolo_n", "onnx", "int8")].path
-    out = subprocess.run([sys.executable, "-I", str(script), "track", str(detector), str(frames)],
-                         capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0 and "frames at" in out.stderr, out.stderr
-    track(str(detector), [str(frames)], out=tmp_path / "host", log=lambda m: None)
-    assert out.stdout.splitlines() == (tmp_path / "host" / "frames.txt").read_text().splitlines()
-    assert out.stdout.strip()
-
 
 # --- emulated Raspberry Pi ---------------------------------------------------------------------------------
 

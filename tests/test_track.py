@@ -208,3 +208,25 @@ def test_an_unreadable_frame_is_said_and_tracked_as_empty_and_the_rest_keep_thei
     report = json.loads((tmp_path / "o" / "track.json").read_text())
     assert report["sequences"][0]["frames"] == 8 and report["timing"]["frames"] == 8
     assert all(1 <= int(line.split(",")[0]) <= 8 for line in (tmp_path / "o" / "frames.txt").read_text().splitlines())
+
+
+def test_the_device_script_tracks_as_the_host_does(zoo_artifacts, tmp_path):
+    """Copied out of the package and run with python -I: the same MOT lines as ``edgecv track`` on the host."""
+    from PIL import Image
+
+    from edgecv.data.shapes_track import ShapesTrack
+    from edgecv.devices.script import write_device_script
+    from edgecv.track import track
+
+    script = write_device_script(tmp_path / "edgecv_device.pyz")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for k, f in enumerate(ShapesTrack("val", size=64, frames=30)[1], 1):
+        Image.fromarray(f.image).save(frames / f"{k:03d}.png")
+    detector = zoo_artifacts[("yolo_n", "onnx", "int8")].path
+    out = subprocess.run([sys.executable, "-I", str(script), "track", str(detector), str(frames)],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0 and "frames at" in out.stderr, out.stderr
+    track(str(detector), [str(frames)], out=tmp_path / "host", log=lambda m: None)
+    assert out.stdout.splitlines() == (tmp_path / "host" / "frames.txt").read_text().splitlines()
+    assert out.stdout.strip()

@@ -11,6 +11,15 @@ from ..errors import EdgecvError, UsageError
 from .app import cli
 
 
+def executor_options(command):
+    """``--executor`` and ``--ray-address``, the same for profile and check (``profiler/executor.py`` checks the
+    name, so the CLI does not keep a list of its own)."""
+    command = click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster's head "
+                           "(host:port, or auto; default: RAY_ADDRESS, else a Ray instance on this machine).")(command)
+    return click.option("--executor", default="local", show_default=True, help="Where the cells run: local (here, "
+                        "one at a time) or ray (tasks on a Ray cluster; pip install 'edgecv[ray]').")(command)
+
+
 @cli.command("profile")
 @click.argument("targets", nargs=-1)
 @click.option("--format", "formats", help="Comma-separated: pytorch, onnx, tflite (default: all three).")
@@ -34,10 +43,7 @@ from .app import cli
 @click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
               help="Report folder; rerunning the same profile there resumes; another profile goes to OUT-2, ...")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where the cells run: here, one at a time, or as tasks on a Ray cluster (pip install 'edgecv[ray]').")
-@click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster's head (host:port, or auto; "
-              "default: RAY_ADDRESS, else a Ray instance on this machine).")
+@executor_options
 @click.option("--track", type=click.IntRange(0), default=0, show_default=True, metavar="N",
               help="Detectors: also track through N shapes-track sequences (MOTA, IDF1, end-to-end fps, the tracker's "
               "share; pip install 'edgecv[track]').")
@@ -100,10 +106,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @click.option("--update-baseline", is_flag=True, help="Re-profile and write the result over the baseline.")
 @click.option("--allow-module", "allow_modules", multiple=True, metavar="FILE.py:FACTORY",
               help="Let the baseline's matrix profile this Python target (code: a baseline alone never runs it).")
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Where the cells run: here, one at a time, or as tasks on a Ray cluster (pip install 'edgecv[ray]').")
-@click.option("--ray-address", metavar="ADDRESS", help="With --executor ray: the cluster's head (host:port, or auto; "
-              "default: RAY_ADDRESS, else a Ray instance on this machine).")
+@executor_options
 def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map: float, max_size_growth: float,
               max_latency_growth: float | None, junit_path: str | None, markdown_path: str | None, out: str,
               update_baseline: bool, allow_modules: tuple[str, ...], executor: str, ray_address: str | None) -> None:

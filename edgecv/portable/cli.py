@@ -19,7 +19,7 @@ from .postprocess import Pipeline
 from .protocol import serve
 from .shapes import parse_hw, parse_input_shapes, synthetic_feeds
 from .timing import time_calls
-from .tracker import Tracker
+from .tracker import Tracker, mot_lines, timing_summary, update_from
 
 
 def predict(path: Path, images: list[str], runtime: str | None, threads: int | None, top: int) -> dict:
@@ -62,18 +62,11 @@ def track(path: Path, frames: list[str], runtime: str | None, threads: int | Non
         x, geo = pipe.prepare(image)
         det = pipe.predictions(run_float(model, x), geo, image.shape[:2])
         t1 = time.perf_counter()
-        boxes = [d["box"] for d in det]
-        tracks = tracker.update(boxes, [d["score"] for d in det], [d["class"] for d in det])
+        tracks = update_from(tracker, det)
         trk_ms.append((time.perf_counter() - t1) * 1e3)
         det_ms.append((t1 - t0) * 1e3)
-        lines += [f"{k},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
-                  for t in tracks]
-    total = sum(det_ms) + sum(trk_ms)
-    timing = {"frames": len(det_ms), "fps": round(1e3 * len(det_ms) / total, 2) if total else None,
-              "detector_ms": round(sorted(det_ms)[len(det_ms) // 2], 3) if det_ms else None,
-              "tracker_ms": round(sorted(trk_ms)[len(trk_ms) // 2], 4) if trk_ms else None,
-              "environment": environment(model)}
-    return lines, timing
+        lines += mot_lines(k, tracks)
+    return lines, {**timing_summary(det_ms, trk_ms), "environment": environment(model)}
 
 
 def print_predictions(report: dict) -> None:

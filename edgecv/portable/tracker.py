@@ -47,13 +47,19 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+_SOLVER: list = []  # scipy's linear_sum_assignment, or the numpy one: looked up once, not on every frame
+
+
 def hungarian(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Rows and columns of a minimum-cost assignment (``scipy.optimize.linear_sum_assignment``'s answer)."""
-    try:
-        from scipy.optimize import linear_sum_assignment
-    except ImportError:
-        return hungarian_numpy(cost)
-    rows, cols = linear_sum_assignment(cost)
+    if not _SOLVER:
+        try:
+            from scipy.optimize import linear_sum_assignment
+
+            _SOLVER.append(linear_sum_assignment)
+        except ImportError:
+            _SOLVER.append(hungarian_numpy)
+    rows, cols = _SOLVER[0](cost)
     return np.asarray(rows, np.int64), np.asarray(cols, np.int64)
 
 
@@ -226,4 +232,27 @@ class Tracker:
             self.emb = self.emb[keep]
 
 
-__all__ = ["Tracker", "hungarian", "hungarian_numpy", "iou"]
+def update_from(tracker: Tracker, predictions: list[dict], embeddings: np.ndarray | None = None) -> np.ndarray:
+    """``Tracker.update`` with one frame's ``Pipeline.predictions`` (``{"box", "score", "class"}`` dicts)."""
+    boxes = np.array([d["box"] for d in predictions], float).reshape(-1, 4)
+    return tracker.update(boxes, np.array([d["score"] for d in predictions]), np.array([d["class"] for d in predictions]),
+                          embeddings)
+
+
+def mot_lines(frame: int, tracks: np.ndarray) -> list[str]:
+    """One frame's tracks in the MOT challenge's text format: ``frame,id,left,top,width,height,score,-1,-1,-1``."""
+    return [f"{frame},{int(t[0])},{t[1]:.2f},{t[2]:.2f},{t[3] - t[1]:.2f},{t[4] - t[2]:.2f},{t[5]:.4f},-1,-1,-1"
+            for t in tracks]
+
+
+def timing_summary(detector_ms: list[float], tracker_ms: list[float]) -> dict:
+    """Frames, end-to-end frames per second, median detector and tracker milliseconds, the tracker's share."""
+    total = sum(detector_ms) + sum(tracker_ms)
+    return {"frames": len(detector_ms), "fps": round(1e3 * len(detector_ms) / total, 2) if total else None,
+            "detector_ms": round(float(np.median(detector_ms)), 3) if detector_ms else None,
+            "tracker_ms": round(float(np.median(tracker_ms)), 4) if tracker_ms else None,
+            "tracker_ms_max": round(float(max(tracker_ms)), 4) if tracker_ms else None,
+            "tracker_share": round(float(sum(tracker_ms) / total), 4) if total else None}
+
+
+__all__ = ["Tracker", "hungarian", "hungarian_numpy", "iou", "mot_lines", "timing_summary", "update_from"]

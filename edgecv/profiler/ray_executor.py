@@ -32,6 +32,7 @@ from .._optional import import_optional
 from .._version import __version__
 from ..artifact import sidecar_path
 from ..errors import EdgecvError
+from ..exporters.base import first_line
 from .cell import empty_row
 from .matrix import Cell, file_digest
 from .row import Row
@@ -85,8 +86,7 @@ class RayExecutor:
                               log_to_driver=False, configure_logging=False)
             except Exception as exc:  # ConnectionError, a bad address, a version mismatch: one line
                 where = address or os.environ.get("RAY_ADDRESS") or "this machine"
-                raise EdgecvError(f"cannot start or reach a Ray cluster at {where}: "
-                                  f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+                raise EdgecvError(f"cannot start or reach a Ray cluster at {where}: {first_line(exc)}") from None
             self.started = True
         self.remote = self.ray.remote(_measure_on_node)
 
@@ -145,11 +145,9 @@ class RayExecutor:
         try:
             data, node = self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as exc:  # the task itself raised (not retried: it would again)
-            cause = str(getattr(exc, "cause", None) or exc).strip().splitlines()
-            return _failed(cell, f"the cell's Ray task failed: {cause[0][:200] if cause else type(exc).__name__}")
+            return _failed(cell, f"the cell's Ray task failed: {first_line(getattr(exc, 'cause', None) or exc)[:200]}")
         except self.ray.exceptions.RayError as exc:  # the node or worker died twice, or the object was lost
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            return _failed(cell, f"lost on the Ray cluster after {RETRIES} retry ({type(exc).__name__}: {first[:160]})")
+            return _failed(cell, f"lost on the Ray cluster after {RETRIES} retry ({first_line(exc)[:200]})")
         row = Row.from_dict(data)
         row.node, row.target = node, cell.target  # the driver's path, not the worker's copy
         return row

@@ -95,11 +95,11 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
             if on_start:
                 on_start(len(todo))
             run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
-            peaks = Peaks(threads, run_id, log)
+            peaks, host = Peaks(threads, run_id, log), this_node()["hostname"]
             for k, (cell, row) in enumerate(runner.run(todo, settings, timeout_s), 1):
                 row.key, row.fingerprint, row.run = cell.key, prints[cell.key], run_id
                 # the GEMM peak is this machine's: a row timed on another node gets no efficiency against it
-                here = row.node is None or row.node.get("hostname") == this_node()["hostname"]
+                here = row.node is None or row.node.get("hostname") == host
                 row.peak = peaks.get(row.device) if row.ok and row.macs and here else None
                 row.efficiency = efficiency(row, row.peak)
                 append_row(saved, row.to_dict())

@@ -138,10 +138,10 @@ class _Search:
         from .requantize import requantize
 
         cal, images = self.cal, images or self.counts[0]
-        wide = tuple(cal.get("int16") or ())
-        float_ops = tuple(cal.get("float_ops") or ()) + tuple(t for t in float_ops if t not in (cal.get("float_ops") or ()))
+        wide, exported_ops = tuple(cal.get("int16") or ()), tuple(cal.get("float_ops") or ())
+        float_ops = tuple(dict.fromkeys(exported_ops + float_ops))  # the export's own float op types stay float
         if ((method, images) == (cal.get("method", "minmax"), self.counts[0]) and keep == tuple(cal.get("keep_float") or ())
-                and float_ops == tuple(cal.get("float_ops") or ())):
+                and float_ops == exported_ops):
             path = self.int8  # the file the export wrote
         else:
             try:
