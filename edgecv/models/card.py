@@ -10,19 +10,20 @@ from typing import Any, Literal
 
 from ..preprocess import Preprocess
 
-Task = Literal["classification", "detection"]
-TASKS: tuple[str, ...] = ("classification", "detection")
+Task = Literal["classification", "detection", "segmentation"]
+TASKS: tuple[str, ...] = ("classification", "detection", "segmentation")
 
 
 @dataclass(frozen=True)
 class Reference:
     """A published accuracy for the architecture, with where it comes from."""
 
-    metric: str  # "top1" or "map50_95"
+    metric: str  # "top1", "map50_95" or "miou"
     value: float  # percent
     dataset: str
     source: str
     top5: float | None = None
+    pixel_acc: float | None = None
 
 
 @dataclass(frozen=True)

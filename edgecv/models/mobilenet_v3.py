@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import torch
@@ -22,11 +22,12 @@ class BneckConfig:
     use_se: bool
     use_hs: bool  # hard-swish, else ReLU
     stride: int
+    dilation: int = 1  # segmentation backbones trade the last stride for dilation (output stride 16)
 
     def scaled(self, width_mult: float) -> BneckConfig:
         adj = lambda c: make_divisible(c * width_mult)  # noqa: E731
-        return BneckConfig(adj(self.input_channels), self.kernel, adj(self.expanded_channels),
-                           adj(self.out_channels), self.use_se, self.use_hs, self.stride)
+        return replace(self, input_channels=adj(self.input_channels), expanded_channels=adj(self.expanded_channels),
+                       out_channels=adj(self.out_channels))
 
 
 RE, HS = False, True
@@ -55,13 +56,16 @@ class InvertedResidual(nn.Module):
     def __init__(self, cnf: BneckConfig) -> None:
         super().__init__()
         act = nn.Hardswish if cnf.use_hs else nn.ReLU
+        stride = 1 if cnf.dilation > 1 else cnf.stride
+        self._is_cn = cnf.stride > 1  # starts a stage (torchvision's marker, kept when dilation replaces the stride)
         self.use_res_connect = cnf.stride == 1 and cnf.input_channels == cnf.out_channels
         layers: list[nn.Module] = []
         if cnf.expanded_channels != cnf.input_channels:
             layers.append(ConvNormAct(cnf.input_channels, cnf.expanded_channels, 1, norm_layer=_NORM,
                                       activation_layer=act))
-        layers.append(ConvNormAct(cnf.expanded_channels, cnf.expanded_channels, cnf.kernel, cnf.stride,
-                                  groups=cnf.expanded_channels, norm_layer=_NORM, activation_layer=act))
+        layers.append(ConvNormAct(cnf.expanded_channels, cnf.expanded_channels, cnf.kernel, stride,
+                                  groups=cnf.expanded_channels, norm_layer=_NORM, activation_layer=act,
+                                  dilation=cnf.dilation))
         if cnf.use_se:
             squeeze = make_divisible(cnf.expanded_channels // 4)
             layers.append(SqueezeExcitation(cnf.expanded_channels, squeeze, scale_activation=nn.Hardsigmoid))
@@ -76,11 +80,13 @@ class InvertedResidual(nn.Module):
 
 class MobileNetV3(nn.Module):
     def __init__(self, *, arch: str = "large", width_mult: float = 1.0, num_classes: int = 1000,
-                 dropout: float = 0.2, in_chans: int = 3) -> None:
+                 dropout: float = 0.2, in_chans: int = 3, dilated: bool = False) -> None:
         super().__init__()
         if arch not in ("large", "small"):
             raise ValueError(f"arch must be 'large' or 'small', got {arch!r}")
         setting = [c.scaled(width_mult) for c in (LARGE if arch == "large" else SMALL)]
+        if dilated:  # the last stage (C4: three blocks in both archs) keeps output stride 16, as torchvision's
+            setting = setting[:-3] + [replace(c, dilation=2) for c in setting[-3:]]
         last_channel = make_divisible((1280 if arch == "large" else 1024) * width_mult)
         layers: list[nn.Module] = [
             ConvNormAct(in_chans, setting[0].input_channels, 3, stride=2, norm_layer=_NORM,

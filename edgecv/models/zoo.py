@@ -17,6 +17,7 @@ from .mobilenet_v1 import MobileNetV1
 from .mobilenet_v2 import MobileNetV2
 from .mobilenet_v3 import MobileNetV3
 from .registry import register_model
+from .segmentation import LRASPP, DeepLabV3, FCNMobileNetV2
 from .yolo import YOLO
 
 IMAGENET = "ImageNet-1k val"
@@ -136,6 +137,31 @@ def _yolo(size: str):
                           num_classes_key="head.cls.0.2.weight", description=desc)(build)
 
 
+# --- Segmentation ------------------------------------------------------------------------------------------
+# torchvision's evaluation transform resizes the shorter side to 520; an edge export takes a square input.
+_SEG_PRE = Preprocess(input_size=520, mode="resize", interpolation="bilinear")
+_COCO_VOC = "COCO val2017, the 20 Pascal VOC classes"
+TV_SEG = "torchvision COCO_WITH_VOC_LABELS_V1 weights (docs.pytorch.org/vision/stable/models)"
+_SEG = {
+    "lraspp_mobilenet_v3_large": (LRASPP, "classifier.low_classifier.weight", (57.9, 91.2),
+                                  "LR-ASPP on a dilated MobileNetV3-Large: output strides 8 and 16, a pooled gate"),
+    "deeplabv3_mobilenet_v3_large": (DeepLabV3, "classifier.4.weight", (60.3, 91.2),
+                                     "DeepLabV3 on a dilated MobileNetV3-Large: atrous spatial pyramid pooling"),
+    "fcn_mobilenet_v2": (FCNMobileNetV2, "classifier.4.weight", None,
+                         "FCN head (convolutions then upsampling) on a dilated MobileNetV2, output stride 16"),
+}
+
+
+def _segmentation(name: str):
+    cls, key, ref, desc = _SEG[name]
+    reference = Reference(metric="miou", value=ref[0], pixel_acc=ref[1], dataset=_COCO_VOC, source=TV_SEG) if ref else None
+    return register_model(family="segmentation", task="segmentation", preprocess=_SEG_PRE, num_classes=21,
+                          labels="voc-21", num_classes_key=key, description=desc, reference=reference)(
+        _builder(name, cls))
+
+
+for _name in _SEG:
+    _segmentation(_name)
 for _tag in _V1:
     _v1(_tag)
 for _tag in _V2:

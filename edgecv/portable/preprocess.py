@@ -74,6 +74,16 @@ class Geometry:
         out[..., 1::2] = (out[..., 1::2] - self.pad_y) / self.scale_y
         return out
 
+    def mask_to_image(self, mask: np.ndarray, image_hw: tuple[int, int], fill: int = 255) -> np.ndarray:
+        """A ``[h, w]`` class map in network-input pixels -> the original image's pixels (nearest sample at
+        each pixel's centre); pixels the network never saw (cropped away) get ``fill``."""
+        h, w = image_hw
+        xs = np.floor((np.arange(w) + 0.5) * self.scale_x + self.pad_x).astype(np.int64)
+        ys = np.floor((np.arange(h) + 0.5) * self.scale_y + self.pad_y).astype(np.int64)
+        inside = (ys[:, None] >= 0) & (ys[:, None] < mask.shape[0]) & (xs[None] >= 0) & (xs[None] < mask.shape[1])
+        out = mask[ys.clip(0, mask.shape[0] - 1)[:, None], xs.clip(0, mask.shape[1] - 1)[None]]
+        return np.where(inside, out, fill).astype(mask.dtype)
+
     def to_input(self, boxes: np.ndarray) -> np.ndarray:
         out = np.asarray(boxes, np.float32).copy()
         out[..., 0::2] = out[..., 0::2] * self.scale_x + self.pad_x
