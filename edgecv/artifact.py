@@ -44,6 +44,15 @@ class Artifact:
                 "accuracy": self.accuracy}
 
 
+OUTPUT_ROLES = {"classification": ["logits"], "detection": ["boxes", "scores"],
+                "segmentation": ["logits"]}  # segmentation: per-pixel logits [B, C, H, W] at the input's size
+
+
+def output_roles(task: str) -> list[str]:
+    """What each output of a ``task``'s graph is, in order (recorded in the artifact's metadata)."""
+    return OUTPUT_ROLES[task]
+
+
 def model_metadata(card: Any, pre: Any, fmt: str, precision: str, inputs: list, outputs: list, roles: list[str],
                    source: dict[str, Any]) -> dict[str, Any]:
     """The contract for a model (a card and its preprocessing) in a format, with its I/O tensors."""
@@ -55,6 +64,9 @@ def model_metadata(card: Any, pre: Any, fmt: str, precision: str, inputs: list, 
         "preprocess": pre.to_dict(), "inputs": [i.to_dict() for i in inputs],
         "outputs": [{**o.to_dict(), "role": role} for o, role in zip(outputs, roles)], "source": source,
     }
+    if card.task == "segmentation":
+        meta["segmentation"] = {"logits": "[B, classes, H, W] at the network input's size; argmax over classes",
+                                "ignore_index": 255}
     if card.task == "detection":
         meta["detection"] = {"boxes": "x1,y1,x2,y2 in network-input pixels", "scores": "per-class sigmoid",
                              "nms": DETECTION_NMS}

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .metrics import NAMES, headline_of
 from .models.card import ModelCard
 
 console = Console()
@@ -25,15 +26,14 @@ def reference_text(card: ModelCard, exact: bool = False) -> str:
     ref = card.reference
     if ref is None:
         return "-"
-    name = {"top1": "top-1", "map50_95": "mAP50-95"}.get(ref.metric, ref.metric)
-    return f"{ref.value if exact else round(ref.value, 1)} {name}"
+    return f"{ref.value if exact else round(ref.value, 1)} {NAMES.get(ref.metric, ref.metric)}"
 
 
 def default_weights_text(entry: dict | None, with_data: bool = True) -> str:
     if not entry:
         return "-"
-    val = entry["val"]
-    score = f"{val['top1']:.1f} top-1" if "top1" in val else f"{val['map50_95']:.1f} mAP"
+    key, value = headline_of(entry["val"]) or ("?", float("nan"))
+    score = f"{value:.1f} {NAMES.get(key, key)}"
     return f"{entry['dataset']} {score}" if with_data else score
 
 
@@ -44,13 +44,14 @@ def model_table(cards: list[ModelCard], defaults: dict[str, dict]) -> None:
     for col in ("task", "input", "params", "MACs", "reference", "default"):
         table.add_column(col, justify="left" if col == "task" else "right", no_wrap=True)
     for c in cards:
-        task = {"classification": "classify", "detection": "detect"}.get(c.task, c.task)
+        task = {"classification": "classify", "detection": "detect", "segmentation": "segment"}.get(c.task, c.task)
         table.add_row(c.name, task, str(c.input_size), human_count(c.params), human_count(c.macs), reference_text(c),
                       default_weights_text(defaults.get(c.name), with_data=False))
     console.print(table)
-    console.print("reference: the published ImageNet-1k accuracy of the architecture (`edgecv models NAME` shows "
-                  "its source). default: accuracy of the weights edgecv ships, on the val split of the built-in data they were "
-                  "trained on (shapes / shapes-det).", style="dim")
+    console.print("reference: the published accuracy of the architecture (ImageNet-1k; COCO with VOC classes for "
+                  "segmentation; `edgecv models NAME` shows its source). default: accuracy of the weights edgecv ships, on "
+                  "the val split of the built-in data they were trained on (shapes / shapes-det / shapes-seg).",
+                  style="dim")
 
 
 def card_detail(card: ModelCard, default: dict | None = None) -> None:
@@ -66,6 +67,7 @@ def card_detail(card: ModelCard, default: dict | None = None) -> None:
     if card.reference is not None:
         ref = card.reference
         top5 = f", top-5 {ref.top5}" if ref.top5 is not None else ""
+        top5 += f", pixel acc {ref.pixel_acc}" if ref.pixel_acc is not None else ""
         rows.append(("reference", f"{reference_text(card, exact=True)}{top5} on {ref.dataset}; source: {ref.source}"))
     if default:
         rows.append(("default weights", f"{default_weights_text(default)} at {default['imgsz']}px "
@@ -102,17 +104,17 @@ def export_table(artifacts) -> None:
         p = a.parity or {}
         ratio = f"{a.size_bytes / fp32[a.format]:.2f}" if a.format in fp32 else "-"
         agree = (f"{p['top1_agreement']:.1f}%" if "top1_agreement" in p
+                 else f"{p['mask_agreement']:.1f}%" if "mask_agreement" in p
                  else f"{p['box_iou']:.3f}" if "box_iou" in p else "-")
-        acc = "-"
-        if a.accuracy:
-            acc = f"{a.accuracy.get('top1', a.accuracy.get('map50_95')):.2f}"
+        headline = headline_of(a.accuracy or {})
+        acc = f"{headline[1]:.2f}" if headline else "-"
         status = "-" if not p else ("[red]FAIL[/red]" if p["failed"] else "[green]ok[/green]")
         table.add_row(a.path.name, f"{a.size_bytes / 1e6:.2f}", ratio, f"{p['cosine']:.5f}" if p else "-",
                       agree, acc, status)
     console.print(table)
     if any(a.accuracy for a in artifacts):
-        console.print("acc: top-1 (classification) or mAP50-95 (detection) on the val split; "
-                      "agree: top-1 agreement or matched-box IoU with PyTorch", style="dim")
+        console.print("acc: top-1 (classification), mAP50-95 (detection) or mIoU (segmentation) on the val split; "
+                      "agree: top-1 agreement, matched-box IoU or pixel agreement with PyTorch", style="dim")
 
 
 def runtimes_table(rows: list[dict]) -> None:

@@ -1,4 +1,4 @@
-"""``edgecv predict``: images in, top classes or boxes out, with any runtime on any device.
+"""``edgecv predict``: images in, top classes, boxes or class maps out, with any runtime on any device.
 
 The image -> input -> prediction steps are the on-device script's own ``Pipeline`` driven by the model's
 metadata, so what this prints is what the device script prints on the board.
@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .artifact import writable
 from .data.base import IMAGE_SUFFIXES, read_image
 from .errors import EdgecvError, UsageError
 from .portable.postprocess import Pipeline
+from .portable.segmentation import class_shares, write_mask_png
 from .runtimes import load
 
 
@@ -34,11 +36,13 @@ def image_paths(args: list[str]) -> list[Path]:
 
 def predict(target: str, images: list[str], runtime: str | None = None, provider: str | None = None,
             device: str | None = None, threads: int | None = None, top: int = 5,
-            on_result: Callable[[dict[str, Any]], None] | None = None, **options: Any) -> dict[str, Any]:
+            on_result: Callable[[dict[str, Any]], None] | None = None, masks: str | Path = "runs/predict",
+            **options: Any) -> dict[str, Any]:
     """Run ``target`` (an artifact, or a zoo name/checkpoint on torch) on each image.
 
     Each result is ``{"image", "predictions"}`` or ``{"image", "error"}`` for an unreadable image; the
-    run goes on past such images. ``on_result`` sees each result as soon as it is ready."""
+    run goes on past such images. A segmentation model also writes each image's class map as a VOC palette
+    PNG into ``masks`` (``"mask"`` in the result). ``on_result`` sees each result as soon as it is ready."""
     paths = image_paths(images)
     with load(target, runtime, provider, device, threads, **options) as session:
         if not session.metadata:
@@ -46,7 +50,10 @@ def predict(target: str, images: list[str], runtime: str | None = None, provider
                              "preprocessing and labels are unknown; edgecv profile can still time it")
         pipe = Pipeline(session.metadata)
         results, infer_ms = [], []
-        for result, ms in _run(session, pipe, paths, top):
+        mask_dir = Path(masks) if session.metadata["task"] == "segmentation" else None
+        if mask_dir is not None:
+            writable(mask_dir)
+        for result, ms in _run(session, pipe, paths, top, mask_dir):
             results.append(result)
             if ms is not None:
                 infer_ms.append(ms)
@@ -61,8 +68,19 @@ def predict(target: str, images: list[str], runtime: str | None = None, provider
                 "timing": timing}
 
 
-def _run(session, pipe: Pipeline, paths: list[Path], top: int) -> Iterator[tuple[dict, float | None]]:
-    for path in paths:
+def _mask_names(paths: list[Path]) -> list[str]:
+    """``<stem>.png`` per image; images that share a stem (from different folders) get ``-2``, ``-3``…"""
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        seen[p.stem] = seen.get(p.stem, 0) + 1
+        names.append(p.stem + (f"-{seen[p.stem]}" if seen[p.stem] > 1 else "") + ".png")
+    return names
+
+
+def _run(session, pipe: Pipeline, paths: list[Path], top: int, mask_dir: Path | None
+         ) -> Iterator[tuple[dict, float | None]]:
+    for path, mask_name in zip(paths, _mask_names(paths)):
         try:
             image = read_image(path)
         except EdgecvError as exc:
@@ -71,4 +89,9 @@ def _run(session, pipe: Pipeline, paths: list[Path], top: int) -> Iterator[tuple
         x, geo = pipe.prepare(image)
         outputs = session.run(x)
         ms = session.last_infer_ms  # the core call only (timed by the device itself on a remote one)
-        yield {"image": str(path), "predictions": pipe.predictions(outputs, geo, image.shape[:2], top)}, ms
+        if mask_dir is None:
+            yield {"image": str(path), "predictions": pipe.predictions(outputs, geo, image.shape[:2], top)}, ms
+            continue
+        mask = pipe.segment(outputs, geo, image.shape[:2])
+        written = write_mask_png(mask_dir / mask_name, mask)
+        yield {"image": str(path), "predictions": class_shares(mask, pipe.labels, top), "mask": str(written)}, ms

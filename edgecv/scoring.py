@@ -6,8 +6,9 @@ parity checks, training's validation and every profile row call it (or its ``Eva
 one place means the same thing in all of them.
 
 A predictor is a callable taking a float32 batch laid out as the preprocessing contract says and returning
-logits ``[B, C]`` (classification) or ``(boxes [B, N, 4], scores [B, N, C])`` in network-input pixels
-(detection). ``torch_predictor`` adapts a module (a detector decodes its own head: ``models.heads``);
+logits ``[B, C]`` (classification), ``(boxes [B, N, 4], scores [B, N, C])`` in network-input pixels
+(detection) or per-pixel logits ``[B, C, H, W]`` at the network input's size (segmentation).
+``torch_predictor`` adapts a module (a model with a ``decode_head`` decodes its own output: ``models.heads``);
 ``runtimes.predictor`` adapts a session.
 """
 
@@ -22,6 +23,7 @@ from .data.base import Dataset
 from .errors import UsageError
 from .metrics.classification import topk_correct
 from .metrics.detection import coco_map
+from .metrics.segmentation import ConfusionMatrix
 from .portable.preprocess import preprocess_batch
 from .preprocess import Preprocess
 
@@ -50,9 +52,9 @@ class Evaluator:
             yield x, items, geos
 
     def __call__(self, predict: Predictor) -> dict[str, float]:
-        if self.dataset.task == "classification":
-            return self._classification(predict)
-        return self._detection(predict)
+        evaluate = {"classification": self._classification, "detection": self._detection,
+                    "segmentation": self._segmentation}[self.dataset.task]
+        return evaluate(predict)
 
     def _classification(self, predict: Predictor) -> dict[str, float]:
         hits, n = {1: 0, 5: 0}, 0
@@ -97,6 +99,21 @@ class Evaluator:
         return {**coco_map(targets, detections, sizes, self.dataset.num_classes), "images": len(sizes)}
 
 
+    def _segmentation(self, predict: Predictor) -> dict[str, float]:
+        matrix, n = ConfusionMatrix(self.dataset.num_classes), 0
+        for x, items, geos in self.batches():
+            logits = _numpy(predict(x))
+            if logits.ndim != 4 or logits.shape[1] != self.dataset.num_classes:
+                raise UsageError(f"the model predicts {tuple(logits.shape)} but {self.dataset.name} needs per-pixel "
+                                 f"scores for {self.dataset.num_classes} classes [B, {self.dataset.num_classes}, H, W]")
+            for classes, (_, truth), geo in zip(logits.argmax(1).astype(np.uint8), items, geos):
+                matrix.update(truth, geo.mask_to_image(classes, truth.shape))  # scored at the image's own size
+            n += len(items)
+            if self.progress:
+                self.progress(len(items))
+        return {**matrix.scores(), "images": n}
+
+
 def torch_predictor(model: Any) -> Predictor:
     """Wrap a PyTorch module as a predictor (eval mode, no autograd; a detector's head decoded by its hook)."""
     import torch
@@ -115,7 +132,8 @@ def torch_predictor(model: Any) -> Predictor:
 def score(model: Any, data: str | Dataset, limit: int | None = None, *, preprocess: Preprocess | None = None,
           batch_size: int = 32, progress: Progress | None = None, hits: list[bool] | None = None) -> dict[str, float]:
     """Accuracy of ``model`` on the val split of ``data`` (a name or path, or a ``Dataset`` already made):
-    ``{"top1", "top5", "images"}`` or ``{"map50_95", "map50", ..., "images"}``.
+    ``{"top1", "top5", "images"}``, ``{"map50_95", "map50", ..., "images"}`` or ``{"miou", "pixel_acc",
+    "images"}``.
 
     ``model`` is a ``runtimes.Session`` (task and preprocessing from its metadata) or a module with a card
     (``preprocess`` overrides the card's, e.g. at another size). ``progress(done, total)`` after each batch;

@@ -70,10 +70,13 @@ def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences:
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Classes shown per image.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Runtime option, e.g. graph_optimization=basic, xnnpack=False, weights=FILE (torch).")
+@click.option("--masks", "masks", default="runs/predict", show_default=True, metavar="DIR",
+              help="Segmentation: where each image's class map goes, as a VOC palette PNG named after the image.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def predict_cmd(target: str, images: tuple[str, ...], runtime: str | None, provider: str | None, device: str | None,
-                threads: int | None, top: int, options: tuple[str, ...], as_json: bool) -> None:
-    """Run TARGET on IMAGES (files or folders) and print the top classes or the detected boxes.
+                threads: int | None, top: int, options: tuple[str, ...], masks: str, as_json: bool) -> None:
+    """Run TARGET on IMAGES (files or folders) and print the top classes, the detected boxes, or the classes
+    covering each image (writing its class map as a colour PNG).
 
     TARGET is an exported .onnx/.tflite file, or a zoo name / checkpoint run with PyTorch."""
     from ..predict import predict
@@ -85,11 +88,15 @@ def predict_cmd(target: str, images: tuple[str, ...], runtime: str | None, provi
         click.echo(result["image"])
         for p in result["predictions"] or [{"label": "(nothing detected)", "score": None}]:
             score = "     " if p["score"] is None else f"{p['score']:.3f}"
+            if "mask" in result:  # a share of the image's pixels
+                score = f"{100 * p['score']:5.1f}%"
             box = " [" + ", ".join(f"{v:.1f}" for v in p["box"]) + "]" if "box" in p else ""
             click.echo(f"  {score}  {p['label']}{box}")
+        if "mask" in result:
+            click.echo(f"  class map: {result['mask']}")
 
     report = predict(target, list(images), runtime, provider, device, threads, top,
-                     on_result=None if as_json else show, **runtime_options(options))
+                     on_result=None if as_json else show, masks=masks, **runtime_options(options))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

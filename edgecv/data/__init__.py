@@ -1,4 +1,4 @@
-"""Datasets: the built-in ``shapes``, ``shapes-det`` and ``digits``, and a user's own data by path."""
+"""Datasets: the built-in ``shapes``, ``shapes-det``, ``shapes-seg`` and ``digits``, and a user's own data by path."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from pathlib import Path
 from ..errors import DataError
 from .base import Dataset, Subset
 
-BUILTIN = ("shapes", "shapes-det", "digits")
+BUILTIN = ("shapes", "shapes-det", "shapes-seg", "digits")
 
 
 def get_dataset(spec: str | Path, split: str = "val", imgsz: int | None = None, limit: int | None = None,
                 seed: int = 0) -> Dataset:
-    """Open ``spec`` (a built-in name, an ImageFolder root, a ``data.yaml`` or a COCO ``.json``).
+    """Open ``spec`` (a built-in name, an ImageFolder root, Pascal VOC segmentation folders, a ``data.yaml`` or a
+    COCO ``.json``).
 
     ``imgsz`` sets the render size of the synthetic datasets; files are read at their own size and
     resized by the model's preprocessing.
@@ -26,18 +27,24 @@ def get_dataset(spec: str | Path, split: str = "val", imgsz: int | None = None, 
 
 
 def _open(spec: str, split: str, imgsz: int | None, seed: int) -> Dataset:
-    from .builtin import DEFAULT_SIZES, Digits, Shapes, ShapesDet
+    from .builtin import DEFAULT_SIZES, Digits, Shapes, ShapesDet, ShapesSeg
 
     if spec == "shapes":
         return Shapes(split, imgsz or DEFAULT_SIZES["shapes"], seed)
     if spec == "shapes-det":
         return ShapesDet(split, imgsz or DEFAULT_SIZES["shapes-det"], seed)
+    if spec == "shapes-seg":
+        return ShapesSeg(split, imgsz or DEFAULT_SIZES["shapes-seg"], seed)
     if spec == "digits":
         return Digits(split)
     path = Path(spec)
     if not path.exists():
         raise DataError(f"no dataset {spec!r}: not a built-in ({', '.join(BUILTIN)}) and no such path")
     if path.is_dir():
+        from .voc import VOCSegmentation, is_voc
+
+        if is_voc(path):
+            return VOCSegmentation(path, split)
         from .folders import ImageFolder
 
         return ImageFolder(path, split)

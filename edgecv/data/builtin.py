@@ -1,4 +1,5 @@
-"""The datasets that ship with edgecv: ``shapes``, ``shapes-det`` (rendered) and ``digits`` (scikit-learn)."""
+"""The datasets that ship with edgecv: ``shapes``, ``shapes-det``, ``shapes-seg`` (rendered) and ``digits``
+(scikit-learn)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .._optional import import_optional
 from . import shapes
 from .base import Dataset
 
-DEFAULT_SIZES = {"shapes": 64, "shapes-det": 128, "digits": 8}
+DEFAULT_SIZES = {"shapes": 64, "shapes-det": 128, "shapes-seg": 128, "digits": 8}
 
 
 class Shapes(Dataset):
@@ -45,6 +46,26 @@ class ShapesDet(Dataset):
         if not 0 <= index < self._len:
             raise IndexError(index)
         return shapes.render_detection(self.seed, self.split, index, self.size)
+
+
+class ShapesSeg(Dataset):
+    """``(image, class map)``: class 0 is background, ``1 + k`` the shape class ``k``, 255 ignored (pixels
+    split between a shape and its background when rendered)."""
+
+    task = "segmentation"
+
+    def __init__(self, split: str, size: int = 128, seed: int = 0) -> None:
+        self.split, self.size, self.seed = split, size, seed
+        self.labels, self.name = ["background", *shapes.CLASSES], "shapes-seg"
+        self._len = shapes.SPLITS[split][1] // 4  # several shapes and thousands of labelled pixels per image
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        return shapes.render_segmentation(self.seed, self.split, index, self.size)
 
 
 @lru_cache(maxsize=1)

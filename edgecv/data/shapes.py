@@ -1,4 +1,4 @@
-"""``shapes`` and ``shapes-det``: procedurally rendered, deterministic datasets that need no download.
+"""``shapes``, ``shapes-det`` and ``shapes-seg``: procedurally rendered, deterministic datasets that need no download.
 
 Twelve shape classes on textured backgrounds with clutter, occlusion, scale from small to large,
 rotation, colour and lighting jitter and sensor noise. Image ``i`` of a split is a pure function of
@@ -144,20 +144,19 @@ def render_classification(seed: int, split: str, index: int, size: int) -> tuple
     return _finish(rng, small), label
 
 
-def render_detection(seed: int, split: str, index: int, size: int, min_visible: float = 0.4
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Image, boxes ``[K, 4]`` xyxy pixels (of the visible part) and classes ``[K]``."""
-    rng = _rng(seed, split, index)
-    big = size * SUPERSAMPLE
+def _scene(rng: np.random.Generator, big: int, radius: tuple[float, float], count: tuple[int, int]
+           ) -> tuple[Image.Image, np.ndarray, list[int], list[int]]:
+    """Shapes over a textured, cluttered background at the supersampled size: the image, which object each
+    pixel shows (``owner``, -1 for background), each object's class and its full (unoccluded) area."""
     bg = _background(rng, big)
     img = Image.fromarray(bg.astype(np.uint8))
     draw = ImageDraw.Draw(img)
     _clutter(rng, draw, big, int(rng.integers(0, 6)), 0.06)
-    owner = np.full((big, big), -1, np.int16)  # which object each pixel shows
+    owner = np.full((big, big), -1, np.int16)
     classes, full_area = [], []
-    for k in range(int(rng.integers(1, 7))):
+    for k in range(int(rng.integers(*count))):
         label = int(rng.integers(len(CLASSES)))
-        r = rng.uniform(0.03, 0.25) * big
+        r = rng.uniform(*radius) * big
         cx, cy = rng.uniform(r * 0.5, big - r * 0.5, 2)
         angle, colour = rng.uniform(0, 2 * np.pi), _colour(rng, bg[int(cy), int(cx)])
         mask = Image.new("L", (big, big), 0)
@@ -166,7 +165,16 @@ def render_detection(seed: int, split: str, index: int, size: int, min_visible: 
         _draw_shape(draw, CLASSES[label], cx, cy, r, angle, colour)
         owner[m] = k
         classes.append(label)
-        full_area.append(m.sum())
+        full_area.append(int(m.sum()))
+    return img, owner, classes, full_area
+
+
+def render_detection(seed: int, split: str, index: int, size: int, min_visible: float = 0.4
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image, boxes ``[K, 4]`` xyxy pixels (of the visible part) and classes ``[K]``."""
+    rng = _rng(seed, split, index)
+    big = size * SUPERSAMPLE
+    img, owner, classes, full_area = _scene(rng, big, (0.03, 0.25), (1, 7))
     boxes, kept = [], []
     for k, label in enumerate(classes):
         ys, xs = np.nonzero(owner == k)
@@ -177,3 +185,21 @@ def render_detection(seed: int, split: str, index: int, size: int, min_visible: 
     small = np.asarray(img.reduce(SUPERSAMPLE), np.float32)
     box_arr = np.asarray(boxes, np.float32).reshape(-1, 4) / SUPERSAMPLE
     return _finish(rng, small), box_arr, np.asarray(kept, np.int64)
+
+
+SEGMENTATION_STREAM = 7  # shapes-seg draws from its own stream: its scenes are not shapes-det's images
+
+
+def render_segmentation(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image and its class map ``[H, W]`` uint8: 0 background, ``1 + class`` for each shape's visible pixels,
+    255 (ignored, as Pascal VOC marks object borders) where a pixel is split between a shape and what lies
+    under it in the supersampled render."""
+    rng = np.random.default_rng([seed, SPLITS[split][0], index, SEGMENTATION_STREAM]) if split in SPLITS \
+        else _rng(seed, split, index)
+    big = size * SUPERSAMPLE
+    img, owner, classes, _ = _scene(rng, big, (0.06, 0.3), (1, 6))
+    lookup = np.asarray([0] + [c + 1 for c in classes], np.uint8)
+    fine = lookup[owner + 1].reshape(size, SUPERSAMPLE, size, SUPERSAMPLE).transpose(0, 2, 1, 3).reshape(size, size, -1)
+    mask = np.where((fine == fine[..., :1]).all(-1), fine[..., 0], 255).astype(np.uint8)
+    small = np.asarray(img.reduce(SUPERSAMPLE), np.float32)
+    return _finish(rng, small), mask

@@ -20,7 +20,7 @@ import numpy as np
 from torch import nn
 
 from .._version import __version__
-from ..artifact import Artifact, artifact_name, model_metadata, writable, write_atomic
+from ..artifact import Artifact, artifact_name, model_metadata, output_roles, writable, write_atomic
 from ..errors import EdgecvError, UsageError
 from ..formats import calib_methods
 from ..formats import precisions as known_precisions
@@ -83,7 +83,7 @@ def export(model: str | nn.Module, format: str | Sequence[str] = "onnx",
     for exporter in exporters:
         job = ExportJob(module=graph_module(net, card.task), name=card.name, task=card.task,
                         imgsz=pre.input_size, channels=pre.channels, batch=None if dynamic_batch else batch,
-                        layout=(layout or exporter.default_layout).upper(), output_names=_output_names(card.task),
+                        layout=(layout or exporter.default_layout).upper(), output_names=output_roles(card.task),
                         calib_method=calib_method, float_io=float_io, reduce_range=reduce_range,
                         keep_float=tuple(keep_float) if "int8" in precisions else (),
                         int16=tuple(int16) if "int8" in precisions else (),
@@ -200,10 +200,6 @@ def state_dict_digest(model: nn.Module) -> str:
         h.update(str(tensor.dtype).encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
-
-
-def _output_names(task: str) -> list[str]:
-    return ["boxes", "scores"] if task == "detection" else ["logits"]
 
 
 def _torch_outputs(net: nn.Module, x: np.ndarray):

@@ -12,11 +12,13 @@ import numpy as np
 
 # The worst an artifact of each precision may do against PyTorch fp32 and still "behave the same".
 TOLERANCES: dict[str, dict[str, float]] = {
-    "fp32": {"cosine": 0.9999, "top1_agreement": 99.0, "box_iou": 0.98},
-    "fp16": {"cosine": 0.999, "top1_agreement": 97.0, "box_iou": 0.95},
-    "int8": {"cosine": 0.98, "top1_agreement": 90.0, "box_iou": 0.80},
-    "int8-dynamic": {"cosine": 0.98, "top1_agreement": 90.0, "box_iou": 0.80},
+    "fp32": {"cosine": 0.9999, "top1_agreement": 99.0, "box_iou": 0.98, "mask_agreement": 99.5},
+    "fp16": {"cosine": 0.999, "top1_agreement": 97.0, "box_iou": 0.95, "mask_agreement": 99.0},
+    "int8": {"cosine": 0.98, "top1_agreement": 90.0, "box_iou": 0.80, "mask_agreement": 95.0},
+    "int8-dynamic": {"cosine": 0.98, "top1_agreement": 90.0, "box_iou": 0.80, "mask_agreement": 95.0},
 }
+JUDGED = {"classification": ("cosine", "top1_agreement"), "detection": ("box_iou",),
+          "segmentation": ("mask_agreement",)}
 _NMS = dict(conf_thres=0.25, iou_thres=0.45, max_det=300)
 
 
@@ -33,12 +35,29 @@ def compare(reference: Any, output: Any, task: str) -> dict[str, float]:
         return {"images": len(ref), "max_abs_error": float(np.abs(ref - out).max()),
                 "cosine": float(_cosine(ref, out).mean()), "cosine_min": float(_cosine(ref, out).min()),
                 "top1_agreement": float(100.0 * (ref.argmax(1) == out.argmax(1)).mean())}
+    if task == "segmentation":
+        return compare_masks(reference, output)
     (ref_boxes, ref_scores), (boxes, scores) = reference, output
     return {"images": len(ref_boxes),
             "max_abs_error": float(max(np.abs(ref_boxes - boxes).max(), np.abs(ref_scores - scores).max())),
             "score_max_abs_error": float(np.abs(ref_scores - scores).max()),
             "cosine": float(_cosine(ref_scores, scores).mean()),
             "box_iou": matched_box_iou(ref_boxes, ref_scores, boxes, scores)}
+
+
+def compare_masks(reference: Any, output: Any) -> dict[str, float]:
+    """Per-pixel logits ``[N, C, H, W]``: the share of pixels whose class is the same (``mask_agreement``),
+    the mIoU of the artifact's masks taking PyTorch's as the truth (``miou_vs_reference``), and the logits'
+    cosine per image."""
+    from ..metrics.segmentation import ConfusionMatrix
+
+    ref, out = np.asarray(reference, np.float32), np.asarray(output, np.float32)
+    ref_masks, masks = ref.argmax(1), out.argmax(1)
+    matrix = ConfusionMatrix(ref.shape[1])
+    matrix.update(ref_masks, masks)
+    return {"images": len(ref), "max_abs_error": float(np.abs(ref - out).max()),
+            "cosine": float(_cosine(ref, out).mean()), "mask_agreement": float(100.0 * (ref_masks == masks).mean()),
+            "miou_vs_reference": matrix.scores()["miou"]}
 
 
 def matched_box_iou(ref_boxes, ref_scores, boxes, scores) -> float:
@@ -67,5 +86,4 @@ def matched_box_iou(ref_boxes, ref_scores, boxes, scores) -> float:
 def judge(metrics: dict[str, float], precision: str, task: str) -> list[str]:
     """The tolerances ``metrics`` breaks, as readable phrases (empty when the artifact passes)."""
     tol = TOLERANCES.get(precision, TOLERANCES["int8"])
-    keys = ("cosine", "top1_agreement") if task == "classification" else ("box_iou",)
-    return [f"{k} {metrics[k]:.4g} < {tol[k]:g}" for k in keys if metrics[k] < tol[k]]
+    return [f"{k} {metrics[k]:.4g} < {tol[k]:g}" for k in JUDGED[task] if metrics[k] < tol[k]]

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
+from ..labels import load_labels
 from ..preprocess import Preprocess
 
 Task = Literal["classification", "detection", "segmentation"]
@@ -39,6 +38,7 @@ class ModelCard:
     params: int | None = None  # at the default num_classes, counted by edgecv.models.complexity
     macs: int | None = None  # multiply-accumulates at the default input size, batch 1
     reference: Reference | None = None
+    backbone: str | None = None  # the zoo classifier whose ``features`` this model's backbone is
 
     @property
     def input_size(self) -> int:
@@ -60,10 +60,3 @@ class ModelCard:
         d["preprocess"] = self.preprocess.to_dict()
         d["input_size"] = self.input_size
         return d
-
-
-@cache
-def load_labels(label_set: str) -> tuple[str, ...]:
-    """Class names of a label set shipped with edgecv (``imagenet-1k``, ``coco-80``, ``digits``)."""
-    text = resources.files("edgecv.labels").joinpath(f"{label_set}.txt").read_text(encoding="utf-8")
-    return tuple(line for line in text.splitlines() if line)

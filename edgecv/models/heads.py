@@ -1,6 +1,7 @@
 """What a model's ``forward`` returns, turned into the outputs edgecv scores, exports and serves.
 
-A classifier returns logits, used as they are. A detector owns the decoding of its head: it defines
+A classifier returns logits, used as they are; a segmentation model returns torchvision's ``{"out": …}`` and
+its ``decode_head`` picks the per-pixel logits. A detector owns the decoding of its head: it defines
 ``decode_head(raw) -> (boxes [B, N, 4] xyxy in input pixels, scores [B, N, C])``. Everything else -- the
 PyTorch predictor, the torch runtime, the exported graph -- calls ``decoded`` and never names a family, so a
 second detector family is one new model file with its own ``decode_head``.
@@ -20,6 +21,18 @@ def decoded(net: nn.Module, raw: Any) -> Any:
     """``net``'s raw output as logits, or as ``(boxes, scores)`` for a detector."""
     hook = getattr(net, "decode_head", None)
     return hook(raw) if callable(hook) else raw
+
+
+class DecodedExport(nn.Module):
+    """Wrap a model whose ``forward`` returns more than the graph should (a segmentation model's
+    ``{"out", "aux"}``) so the exported graph ends in ``decode_head``'s tensor."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.decode_head(self.model(x))
 
 
 class DetectionExport(nn.Module):
@@ -46,8 +59,11 @@ class DetectionExport(nn.Module):
 
 def graph_module(net: nn.Module, task: str) -> nn.Module:
     """The module an exporter traces: detectors end in decoded boxes and scores (NMS runs on the host, with
-    the settings recorded in the artifact's metadata)."""
-    return DetectionExport(net).eval() if task == "detection" else net
+    the settings recorded in the artifact's metadata); other models in what their ``decode_head`` returns."""
+    if task == "detection":
+        return DetectionExport(net).eval()
+    return DecodedExport(net).eval() if callable(getattr(net, "decode_head", None)) else net
 
 
-__all__ = ["DetectionExport", "decoded", "graph_module"]
+
+__all__ = ["DecodedExport", "DetectionExport", "decoded", "graph_module"]

@@ -34,6 +34,7 @@ def register_model(
     num_classes_key: str,
     description: str,
     reference: Reference | None = None,
+    backbone: str | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Register a builder under its function name. Builders take keyword arguments only."""
 
@@ -44,6 +45,7 @@ def register_model(
         card = ModelCard(
             name=name, family=family, task=task, description=description, preprocess=preprocess,
             num_classes=num_classes, labels=labels, num_classes_key=num_classes_key, reference=reference,
+            backbone=backbone,
         )
         _REGISTRY[name] = _Entry(fn, card)
         return fn

@@ -143,20 +143,21 @@ _SEG_PRE = Preprocess(input_size=520, mode="resize", interpolation="bilinear")
 _COCO_VOC = "COCO val2017, the 20 Pascal VOC classes"
 TV_SEG = "torchvision COCO_WITH_VOC_LABELS_V1 weights (docs.pytorch.org/vision/stable/models)"
 _SEG = {
-    "lraspp_mobilenet_v3_large": (LRASPP, "classifier.low_classifier.weight", (57.9, 91.2),
+    "lraspp_mobilenet_v3_large": (LRASPP, "mobilenet_v3_large", "classifier.low_classifier.weight", (57.9, 91.2),
                                   "LR-ASPP on a dilated MobileNetV3-Large: output strides 8 and 16, a pooled gate"),
-    "deeplabv3_mobilenet_v3_large": (DeepLabV3, "classifier.4.weight", (60.3, 91.2),
+    "deeplabv3_mobilenet_v3_large": (DeepLabV3, "mobilenet_v3_large", "classifier.4.weight", (60.3, 91.2),
                                      "DeepLabV3 on a dilated MobileNetV3-Large: atrous spatial pyramid pooling"),
-    "fcn_mobilenet_v2": (FCNMobileNetV2, "classifier.4.weight", None,
+    "fcn_mobilenet_v2": (FCNMobileNetV2, "mobilenet_v2", "classifier.4.weight", None,
                          "FCN head (convolutions then upsampling) on a dilated MobileNetV2, output stride 16"),
 }
 
 
 def _segmentation(name: str):
-    cls, key, ref, desc = _SEG[name]
+    cls, backbone, key, ref, desc = _SEG[name]
     reference = Reference(metric="miou", value=ref[0], pixel_acc=ref[1], dataset=_COCO_VOC, source=TV_SEG) if ref else None
     return register_model(family="segmentation", task="segmentation", preprocess=_SEG_PRE, num_classes=21,
-                          labels="voc-21", num_classes_key=key, description=desc, reference=reference)(
+                          labels="voc-21", num_classes_key=key, description=desc, reference=reference,
+                          backbone=backbone)(
         _builder(name, cls))
 
 

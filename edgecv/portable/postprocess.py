@@ -1,5 +1,5 @@
-"""Outputs to predictions: softmax top-k, greedy per-class NMS (the evaluator's algorithm), and the
-metadata-driven ``Pipeline`` that the device CLI and ``edgecv predict`` share."""
+"""Outputs to predictions: softmax top-k, greedy per-class NMS (the evaluator's algorithm), class maps, and
+the metadata-driven ``Pipeline`` that the device CLI and ``edgecv predict`` share."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from .preprocess import Geometry, preprocess
+from .segmentation import class_map, class_shares
 
 
 def top_classes(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
@@ -57,6 +58,10 @@ class Pipeline:
     def _label(self, k: int) -> str:
         return self.labels[k] if k < len(self.labels) else str(k)
 
+    def segment(self, outputs: dict, geo: Geometry, image_hw: tuple[int, int]) -> np.ndarray:
+        """A segmentation model's class map ``[H, W]`` uint8 at the image's size (255: pixels not seen)."""
+        return class_map(outputs[self.roles.get("logits", next(iter(outputs)))][0], geo, image_hw)
+
     def predictions(self, outputs: dict, geo: Geometry, image_hw: tuple[int, int], top: int = 5) -> list[dict]:
         """One image's outputs (name -> float array with a batch axis of 1) -> a list of predictions."""
         if self.meta["task"] == "detection":
@@ -70,5 +75,7 @@ class Pipeline:
             boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
             return [{"class": int(c), "label": self._label(int(c)), "score": round(float(s), 5),
                      "box": [round(float(v), 2) for v in b]} for b, s, c in zip(boxes, det[:, 4], det[:, 5])]
+        if self.meta["task"] == "segmentation":
+            return class_shares(self.segment(outputs, geo, image_hw), self.labels, top)
         logits = outputs[self.roles.get("logits", next(iter(outputs)))][0]
         return [{"class": k, "label": self._label(k), "score": round(p, 5)} for k, p in top_classes(logits, top)]

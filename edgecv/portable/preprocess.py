@@ -75,20 +75,31 @@ class Geometry:
         return out
 
     def mask_to_image(self, mask: np.ndarray, image_hw: tuple[int, int], fill: int = 255) -> np.ndarray:
-        """A ``[h, w]`` class map in network-input pixels -> the original image's pixels (nearest sample at
-        each pixel's centre); pixels the network never saw (cropped away) get ``fill``."""
-        h, w = image_hw
-        xs = np.floor((np.arange(w) + 0.5) * self.scale_x + self.pad_x).astype(np.int64)
-        ys = np.floor((np.arange(h) + 0.5) * self.scale_y + self.pad_y).astype(np.int64)
-        inside = (ys[:, None] >= 0) & (ys[:, None] < mask.shape[0]) & (xs[None] >= 0) & (xs[None] < mask.shape[1])
-        out = mask[ys.clip(0, mask.shape[0] - 1)[:, None], xs.clip(0, mask.shape[1] - 1)[None]]
-        return np.where(inside, out, fill).astype(mask.dtype)
+        """A class map in network-input pixels -> the original image's pixels (nearest sample at each pixel's
+        centre); pixels the network never saw (cropped away) get ``fill``."""
+        return _resample(mask, image_hw, self.scale_x, self.scale_y, self.pad_x, self.pad_y, fill)
+
+    def mask_to_input(self, mask: np.ndarray, input_hw: tuple[int, int], fill: int = 255) -> np.ndarray:
+        """An image's class map -> network-input pixels (training targets); letterbox padding gets ``fill``."""
+        sx, sy = 1 / self.scale_x, 1 / self.scale_y
+        return _resample(mask, input_hw, sx, sy, -self.pad_x * sx, -self.pad_y * sy, fill)
 
     def to_input(self, boxes: np.ndarray) -> np.ndarray:
         out = np.asarray(boxes, np.float32).copy()
         out[..., 0::2] = out[..., 0::2] * self.scale_x + self.pad_x
         out[..., 1::2] = out[..., 1::2] * self.scale_y + self.pad_y
         return out
+
+
+def _resample(mask: np.ndarray, out_hw: tuple[int, int], scale_x: float, scale_y: float, off_x: float, off_y: float,
+              fill: int) -> np.ndarray:
+    """Nearest-neighbour warp: output pixel ``(x, y)`` takes ``mask`` at ``(x + .5) * scale + off``."""
+    h, w = out_hw
+    xs = np.floor((np.arange(w) + 0.5) * scale_x + off_x).astype(np.int64)
+    ys = np.floor((np.arange(h) + 0.5) * scale_y + off_y).astype(np.int64)
+    inside = ((ys >= 0) & (ys < mask.shape[0]))[:, None] & ((xs >= 0) & (xs < mask.shape[1]))[None]
+    out = mask[ys.clip(0, mask.shape[0] - 1)[:, None], xs.clip(0, mask.shape[1] - 1)[None]]
+    return np.where(inside, out, fill).astype(mask.dtype)
 
 
 def to_colour(image: np.ndarray, colour: str) -> np.ndarray:

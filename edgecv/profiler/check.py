@@ -1,11 +1,10 @@
 """``edgecv check``: compare a profile with a committed baseline and fail on regressions.
 
 Rows are matched by their key (``Row.identity``: model, format, precision, runtime, provider, device, imgsz,
-batch and any --input-shape). A row fails when its
-accuracy fell by more than the allowed drop (top-1 for classifiers, mAP50-95 for detectors; limits are
-fractions, so 0.01 is one point of top-1), when its file grew beyond the allowed ratio, when it failed, or
-when it vanished. Latency growth is checked only when asked, as a ratio, since CI machines are noisy. New rows
-are reported, never failed.
+batch and any --input-shape). A row fails when its accuracy fell by more than the allowed drop (top-1 for
+classifiers, mAP50-95 for detectors, mIoU for segmentation; limits are fractions, so 0.01 is one point of
+top-1), when its file grew beyond the allowed ratio, when it failed, or when it vanished. Latency growth is
+checked only when asked, as a ratio, since CI machines are noisy. New rows are reported, never failed.
 """
 
 from __future__ import annotations

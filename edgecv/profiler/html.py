@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from ..formats import REFERENCE
+from ..metrics import NAMES
 from .row import Row
 from .table import best_picks, pick_line, report_rows, table_rows
 
@@ -125,7 +126,8 @@ def page(report: dict[str, Any]) -> str:
     sections = []
     for model in dict.fromkeys(r.model for r in rows):
         mine = [r for r in ok if r.model == model]
-        metric = "mAP50-95" if any((r.headline or ("",))[0] == "map50_95" for r in mine) else "top-1 %"
+        heads = [r.headline[0] for r in mine if r.headline]
+        metric = NAMES.get(heads[0], heads[0]) + " %" if heads else "accuracy"
         plots = [scatter(mine, lambda r: r.p50, "p50 ms (log)", metric, "accuracy vs latency", log_x=True,
                          front=True),
                  scatter(mine, lambda r: r.size_mb, "size MB", metric, "size vs accuracy"),

@@ -16,8 +16,8 @@ from .row import Row
 from .table import best_picks, input_summary, pick_line, report_rows, table_rows
 
 COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emulated", "imgsz", "batch", "input",
-           "inputs", "size_mb",
-           "params", "macs", "top1", "top5", "map50_95", "map50", "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
+           "inputs", "size_mb", "params", "macs", "top1", "top5", "map50_95", "map50", "miou", "pixel_acc",
+           "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
            "mean_ms", "std_ms", "min_ms", "throughput_ips", "init_ms", "first_ms", "peak_mem_mb", "efficiency",
            "peak_gmacs", "run", "node", "mota", "idf1", "track_fps", "tracker_ms", "tracker_share", "others_cores",
            "status", "unstable", "error", "notes")

@@ -47,6 +47,8 @@ class Row:
     top5: float | None = None
     map50_95: float | None = None
     map50: float | None = None
+    miou: float | None = None  # segmentation: mean IoU and pixel accuracy, percent
+    pixel_acc: float | None = None
     accuracy_delta: float | None = None  # points against the fp32 PyTorch row of the same model and size
     latency_ms: dict[str, float] | None = None  # p50, p90, p99, mean, std, min, n
     throughput_ips: float | None = None
@@ -79,7 +81,7 @@ class Row:
 
     @property
     def headline(self) -> tuple[str, float] | None:
-        """``("top1", 93.6)`` or ``("map50_95", 58.3)``, or None when the row has no accuracy."""
+        """``("top1", 93.6)``, ``("map50_95", 58.3)`` or ``("miou", 71.2)``, or None when the row has no accuracy."""
         for name in HEADLINE_KEYS:
             value = getattr(self, name)
             if value is not None:
@@ -101,7 +103,7 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         # absent rather than null, as before these fields existed
-        for name in ("fingerprint", "run", "peak", "seconds", "layers_report", "node", "tracking"):
+        for name in ("fingerprint", "run", "peak", "seconds", "layers_report", "node", "tracking", "miou", "pixel_acc"):
             if out[name] is None:
                 del out[name]
         return {**out, **self.extra}

@@ -10,7 +10,7 @@ from .row import Row
 SHORT_ERROR = 60  # characters of a failed row's reason in the terminal table (the reports keep all of it)
 _DTYPE = {"float32": "f32", "float16": "f16", "float64": "f64", "uint8": "u8", "int8": "i8", "int32": "i32",
           "int64": "i64", "bool": "bool"}
-HEAD = ["model", "format", "precision", "runtime", "device", "input", "size MB", "top-1 / mAP", "Δ vs fp32", "p50 ms",
+HEAD = ["model", "format", "precision", "runtime", "device", "input", "size MB", "accuracy", "Δ vs fp32", "p50 ms",
         "p90 ms", "first ms", "img/s", "eff %", "status"]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..artifact import model_metadata
+from ..artifact import model_metadata, output_roles
 from ..errors import MissingDependencyError
 from .runtime import Runtime
 from .session import Session, TensorInfo
@@ -61,9 +61,9 @@ class TorchSession(Session):
         self.task = card.task
         n = pre.input_size
         self.inputs = [TensorInfo("input", (None, pre.channels, n, n), np.dtype(np.float32))]
-        roles = ["boxes", "scores"] if card.task == "detection" else ["logits"]
-        shapes = {"boxes": (None, None, 4), "scores": (None, None, card.num_classes),
-                  "logits": (None, card.num_classes)}
+        roles = output_roles(card.task)
+        logits = (None, card.num_classes, n, n) if card.task == "segmentation" else (None, card.num_classes)
+        shapes = {"boxes": (None, None, 4), "scores": (None, None, card.num_classes), "logits": logits}
         self.outputs = [TensorInfo(r, shapes[r], np.dtype(np.float32)) for r in roles]
         self.metadata = model_metadata(card, dataclasses.replace(pre, layout="NCHW"), "pytorch", "fp32",
                                        self.inputs, self.outputs, roles, {"target": target, "weights": weights})

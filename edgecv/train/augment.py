@@ -39,17 +39,18 @@ class Augment:
 
     def for_data(self, flip_invariant: bool, task: str) -> Augment:
         """The settings a run uses: the dataset's flip default filled in; options the task ignores refused."""
-        if task == "detection" and self.shift != Augment.shift and self.shift:
-            raise UsageError("--shift is for classifiers; detection uses --scale and --mosaic")
-        if task == "classification" and self.mosaic:
+        if task != "classification" and self.shift != Augment.shift and self.shift:
+            raise UsageError(f"--shift is for classifiers; {task} uses --scale"
+                             + (" and --mosaic" if task == "detection" else ""))
+        if task != "detection" and self.mosaic:
             raise UsageError("--mosaic is for detection")
         fliplr = self.fliplr if self.fliplr is not None else (0.5 if flip_invariant else 0.0)
         return replace(self, fliplr=fliplr, shift=self.shift if task == "classification" else 0.0,
                        mosaic=self.mosaic if task == "detection" else 0.0)
 
     def describe(self, task: str) -> str:
-        names = ("fliplr", "shift", "scale", "colour") if task == "classification" else \
-            ("fliplr", "scale", "colour", "mosaic")
+        names = {"classification": ("fliplr", "shift", "scale", "colour"),
+                 "detection": ("fliplr", "scale", "colour", "mosaic")}.get(task, ("fliplr", "scale", "colour"))
         return ", ".join(f"{n} {getattr(self, n):g}" for n in names)
 
     def to_dict(self) -> dict[str, float | None]:
@@ -101,6 +102,27 @@ def classification_batch(x: torch.Tensor, aug: Augment, gen: torch.Generator) ->
     if factors is not None:
         x = _zoom(x, factors)
     return _colour(x, aug.colour, gen)
+
+
+def segmentation_batch(x: torch.Tensor, masks: torch.Tensor, aug: Augment, gen: torch.Generator
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mirror and zoom images with their class maps (maps resampled nearest; zoomed-out borders ignored),
+    then colour-jitter the images."""
+    masks = masks.clone()
+    mirror = _mirror_mask(x.shape[0], aug.fliplr or 0.0, gen)
+    if mirror is not None:
+        x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+        masks = torch.where(mirror[:, None, None], masks.flip(-1), masks)
+    factors = _zoom_factors(x.shape[0], aug.scale, gen)
+    if factors is not None:
+        x = _zoom(x, factors)
+        theta = torch.zeros(x.shape[0], 2, 3)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1.0 / factors
+        grid = F.affine_grid(theta, [x.shape[0], 1, *masks.shape[-2:]], align_corners=False)
+        shifted = masks.float()[:, None] + 1  # 0 marks "outside": sampled there it becomes 255, ignored
+        warped = F.grid_sample(shifted, grid, mode="nearest", padding_mode="zeros", align_corners=False)[:, 0]
+        masks = torch.where(warped == 0, torch.full_like(warped, 256), warped).sub(1).to(torch.uint8)
+    return _colour(x, aug.colour, gen), masks
 
 
 def detection_batch(x: torch.Tensor, boxes: list[torch.Tensor], classes: list[torch.Tensor], aug: Augment,
@@ -157,4 +179,4 @@ def _mosaic(x: torch.Tensor, boxes: list[torch.Tensor], classes: list[torch.Tens
     return out, new_boxes, new_classes
 
 
-__all__ = ["Augment", "classification_batch", "detection_batch"]
+__all__ = ["Augment", "classification_batch", "detection_batch", "segmentation_batch"]

@@ -52,6 +52,8 @@ def _prepare(args: tuple[Dataset, Preprocess, int, int]) -> list[tuple]:
         x, geo = preprocess(item[0], pre)
         if ds.task == "classification":
             out.append((x.astype(np.float16), item[1]))
+        elif ds.task == "segmentation":
+            out.append((x.astype(np.float16), geo.mask_to_input(item[1], x.shape[-2:])))
         else:
             out.append((x.astype(np.float16), geo.to_input(item[1]), item[2]))
     return out
@@ -59,7 +61,7 @@ def _prepare(args: tuple[Dataset, Preprocess, int, int]) -> list[tuple]:
 
 def load_tensors(ds: Dataset, pre: Preprocess, workers: int, on_done: Callable[[int], None]) -> dict:
     """Preprocess every item once. Classification -> ``x [N,C,H,W]`` fp16, ``y [N]``; detection adds
-    per-image ``boxes`` (input pixels) and ``classes`` lists."""
+    per-image ``boxes`` (input pixels) and ``classes`` lists; segmentation ``masks [N,H,W]`` uint8."""
     need = len(ds) * pre.channels * pre.input_size ** 2 * 2
     if need > MAX_BYTES:
         raise DataError(f"{ds.name} at {pre.input_size}px needs {need / 1e9:.1f} GB in memory; "
@@ -68,5 +70,7 @@ def load_tensors(ds: Dataset, pre: Preprocess, workers: int, on_done: Callable[[
     x = torch.from_numpy(np.stack([it[0] for it in items]))
     if ds.task == "classification":
         return {"x": x, "y": torch.tensor([it[1] for it in items], dtype=torch.long)}
+    if ds.task == "segmentation":
+        return {"x": x, "masks": torch.from_numpy(np.stack([it[1] for it in items]))}
     return {"x": x, "boxes": [torch.from_numpy(np.asarray(it[1], np.float32)) for it in items],
             "classes": [torch.from_numpy(np.asarray(it[2], np.int64)) for it in items]}

@@ -30,7 +30,7 @@ from ..models.api import create_model, get_card
 from ..models.checkpoint import save_checkpoint
 from ..resources import cores
 from ..scoring import score
-from .augment import Augment, classification_batch, detection_batch
+from .augment import Augment, classification_batch, detection_batch, segmentation_batch
 from .data import cache_items, load_tensors
 
 
@@ -49,7 +49,7 @@ class TrainConfig:
     limit: int | None = None
     val_limit: int | None = None
     workers: int = 2
-    from_scratch: bool = False  # detection: do not start from edgecv's default detector weights
+    from_scratch: bool = False  # detection/segmentation: do not start from edgecv's default detector/backbone weights
     model_args: dict[str, Any] = field(default_factory=dict)  # architecture arguments, e.g. stochastic_depth_prob
     head_init: str = "model"  # classifier from scratch: "model" (the architecture's own init) or "zero"
     augment: Augment = field(default_factory=Augment)  # --fliplr, --shift, --scale, --colour, --mosaic
@@ -63,7 +63,7 @@ def _progress() -> Progress:
 def _input_size(cfg: TrainConfig, card) -> int:
     if cfg.imgsz:
         return cfg.imgsz
-    return DEFAULT_SIZES[cfg.data] if cfg.data in ("shapes", "shapes-det") else card.input_size
+    return DEFAULT_SIZES[cfg.data] if cfg.data in RENDERED else card.input_size
 
 
 def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list[str]:
@@ -82,6 +82,28 @@ def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list
 
 
 HEAD_INITS = ("model", "zero")
+RENDERED = ("shapes", "shapes-det", "shapes-seg")  # built-ins rendered at the input size: nothing to crop away
+# how each task fills a rendered built-in's input: classifiers stretch, detectors keep aspect
+RENDERED_MODE = {"classification": "resize", "detection": "letterbox", "segmentation": "resize"}
+
+
+def _backbone_from_classifier(model: torch.nn.Module, classifier: str) -> str | None:
+    """Start a segmentation backbone from edgecv's default weights of the classifier it is built on (as
+    torchvision's segmentation models start from ImageNet backbones); None if there are none."""
+    from ..models.segmentation import backbone_state
+    from ..models.state_dict import read_state_dict
+    from ..weights import default_weights, has_default
+
+    if not has_default(classifier):
+        return None
+    path = default_weights(classifier)
+    state = backbone_state(read_state_dict(str(path)))
+    own = model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if len(fits) < len(state) // 2:
+        return None  # another width: nothing sensible to start from
+    model.load_state_dict({**own, **fits})
+    return f"backbone from {classifier}'s default weights ({len(fits)} tensors)"
 
 
 def _zero_head(model: torch.nn.Module) -> str:
@@ -111,8 +133,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if val_ds.labels != train_ds.labels:
         raise UsageError(f"{cfg.data}: train and val splits name different classes")
     pre = card.preprocess.at_size(imgsz)
-    if cfg.data in ("shapes", "shapes-det"):  # rendered at the input size: nothing to crop away
-        pre = dataclasses.replace(pre, mode="resize" if card.task == "classification" else "letterbox")
+    if cfg.data in RENDERED:
+        pre = dataclasses.replace(pre, mode=RENDERED_MODE[card.task])
     model = create_model(cfg.model, num_classes=train_ds.num_classes, **cfg.model_args)
     notes = []
     start = cfg.weights
@@ -126,6 +148,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         notes.append(f"fine-tuning from {start}" + (f" (new head: {len(skipped)} tensors)" if skipped else ""))
     elif card.task == "detection":
         model.head.init_biases(imgsz)
+    elif card.backbone and not cfg.from_scratch:
+        started = _backbone_from_classifier(model, card.backbone)
+        if started:
+            notes.append(started)
     if cfg.head_init not in HEAD_INITS:
         raise UsageError(f"unknown --head-init {cfg.head_init!r} (choose from {', '.join(HEAD_INITS)})")
     if cfg.head_init == "zero" and not start and card.task == "classification":
@@ -192,6 +218,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 def _criterion(task: str, num_classes: int, model: torch.nn.Module):
     if task == "classification":
         return torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    if task == "segmentation":
+        return _segmentation_loss
     from .yolo_loss import YoloLoss
 
     return YoloLoss(num_classes, model.reg_max, model.strides)
@@ -201,10 +229,21 @@ def _step(task: str, data: dict, idx: torch.Tensor, model, criterion, gen, aug: 
     x = data["x"][idx].float()
     if task == "classification":
         return criterion(model(classification_batch(x, aug, gen)), data["y"][idx])
+    if task == "segmentation":
+        x, masks = segmentation_batch(x, data["masks"][idx], aug, gen)
+        return criterion(model(x), masks.long())
     boxes = [data["boxes"][i] for i in idx.tolist()]
     classes = [data["classes"][i] for i in idx.tolist()]
     x, labels, gt_boxes, mask = detection_batch(x, boxes, classes, aug, gen)
     loss, _ = criterion(model(x), labels, gt_boxes, mask)
+    return loss
+
+
+def _segmentation_loss(out: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
+    """Pixel cross-entropy, 255 ignored; an auxiliary head adds half its loss (torchvision's reference)."""
+    loss = torch.nn.functional.cross_entropy(out["out"], masks, ignore_index=255)
+    if "aux" in out:
+        loss = loss + 0.5 * torch.nn.functional.cross_entropy(out["aux"], masks, ignore_index=255)
     return loss
 
 
