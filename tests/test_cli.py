@@ -68,7 +68,7 @@ def test_unknown_model_is_a_usage_error_in_one_line():
 
 
 def test_bad_option_value_exits_2():
-    assert run("models", "--task", "segmentation").exit_code == 2
+    assert run("models", "--task", "pose").exit_code == 2
     assert run("no-such-command").exit_code == 2
 
 

@@ -19,6 +19,8 @@ def test_zoo_has_what_the_issue_asks_for():
     assert {f"efficientnet_lite{i}" for i in range(5)} <= names
     assert edgecv.list_models("detection") == ["yolo_n", "yolo_s"]
     assert "yolo_n" not in edgecv.list_models("classification")
+    assert edgecv.list_models("segmentation") == ["deeplabv3_mobilenet_v3_large", "fcn_mobilenet_v2",
+                                                  "lraspp_mobilenet_v3_large"]
 
 
 def _forward(model: torch.nn.Module, size: int, chans: int) -> object:
@@ -38,6 +40,8 @@ def test_forward_default_and_tiny(name):
         if card.task == "classification":
             assert out.shape == (1, card.num_classes)
             assert torch.isfinite(out).all()
+        elif card.task == "segmentation":
+            assert out["out"].shape == (1, card.num_classes, size, size) and torch.isfinite(out["out"]).all()
         else:
             assert [tuple(o.shape) for o in out] == [
                 (1, 4 * model.reg_max + card.num_classes, size // s, size // s) for s in (8, 16, 32)
@@ -58,18 +62,19 @@ def test_counts_on_a_real_model_agree_with_meta_counts():
     assert count_macs(model, 224) == card.macs
 
 
-# Parameter counts at 1000 classes given as facts by the torchvision model docs (and the issue).
+# Parameter counts at 1000 classes (21 for segmentation) given as facts by the torchvision model docs.
 TORCHVISION_PARAMS = {
     "mobilenet_v2": 3_504_872, "mobilenet_v3_large": 5_483_032, "mobilenet_v3_small": 2_542_856,
     "efficientnet_b0": 5_288_548, "efficientnet_b1": 7_794_184, "efficientnet_b2": 9_109_994,
     "efficientnet_b3": 12_233_232, "efficientnet_b4": 19_341_616, "efficientnet_b5": 30_389_784,
-    "efficientnet_b6": 43_040_704, "efficientnet_b7": 66_347_960,
+    "efficientnet_b6": 43_040_704, "efficientnet_b7": 66_347_960, "lraspp_mobilenet_v3_large": 3_221_538,
 }
 # torchvision's published GFLOPS (really GMACs) for the same models.
 TORCHVISION_GMACS = {
     "mobilenet_v2": 0.301, "mobilenet_v3_large": 0.217, "mobilenet_v3_small": 0.057, "efficientnet_b0": 0.386,
     "efficientnet_b1": 0.687, "efficientnet_b2": 1.088, "efficientnet_b3": 1.827, "efficientnet_b4": 4.394,
     "efficientnet_b5": 10.266, "efficientnet_b6": 19.068, "efficientnet_b7": 37.746,
+    "lraspp_mobilenet_v3_large": 2.086,  # at 520x520, torchvision's evaluation size
 }
 
 
@@ -119,7 +124,7 @@ def test_unknown_model_and_argument_are_usage_errors():
     with pytest.raises(edgecv.UsageError, match="num_classes must be at least 1"):
         edgecv.create_model("lenet5", num_classes=0)
     with pytest.raises(edgecv.UsageError, match="unknown task"):
-        edgecv.list_models("segmentation")
+        edgecv.list_models("pose")
 
 
 def test_labels_ship_with_the_package():
