@@ -16,6 +16,7 @@ from pathlib import Path
 
 import edgecv
 from edgecv.data import get_dataset
+from edgecv.metrics import NAMES
 from edgecv.models.checkpoint import read_checkpoint_meta, save_checkpoint
 from edgecv.scoring import score
 
@@ -45,7 +46,7 @@ def main(runs: Path) -> None:
         command = (f"edgecv train {meta['model']} --data {meta['dataset']} --epochs {args['epochs']} "
                    f"--batch {args['batch']} --lr {args['lr']} --seed {args['seed']}"
                    + "".join(f" --model-arg {k}={v}" for k, v in args.get("model_args", {}).items())
-                   + (" --from-scratch" if meta["task"] == "detection" and not args.get("weights") else "")
+                   + (" --from-scratch" if args.get("from_scratch") else "")
                    + (f" --head-init {args['head_init']}" if args.get("head_init", "model") != "model" else "")
                    + _augment_flags(args.get("augment") or {}))
         manifest[meta["model"]] = {
@@ -58,8 +59,7 @@ def main(runs: Path) -> None:
     print("\n| model | data | input | val accuracy (fp32, as shipped) | size | reproduce |\n|---|---|---|---|---|---|")
     for name, e in sorted(manifest.items()):
         val = e["val"]
-        acc = (f"top-1 {val['top1']:.2f}, top-5 {val['top5']:.2f}" if "top1" in val
-               else f"mAP50-95 {val['map50_95']:.2f}, mAP50 {val['map50']:.2f}")
+        acc = ", ".join(f"{NAMES[k]} {v:.2f}" for k, v in val.items() if k in NAMES)
         size = (WEIGHTS / e["file"]).stat().st_size / 1e6
         print(f"| `{name}` | `{e['dataset']}` | {e['imgsz']} | {acc} | {size:.1f} MB | `{e['command']}` |")
 

@@ -58,7 +58,8 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(1), default=2, show_default=True, help="Processes preparing data.")
 @click.option("--model-arg", "model_args", multiple=True, metavar="KEY=VALUE",
               help="Architecture argument, repeatable (e.g. stochastic_depth_prob=0, width_mult=0.5).")
-@click.option("--from-scratch", is_flag=True, help="Detection: start from random weights, not edgecv's default detector.")
+@click.option("--from-scratch", is_flag=True, help="Start from random weights, not edgecv's default detector (detection) or the "
+              "default weights of the classifier the backbone is (segmentation).")
 @click.option("--head-init", type=click.Choice(["model", "zero"]), default="model", show_default=True,
               help="Classifier from scratch: the architecture's own init of the last layer, or zeros (use zero for "
               "EfficientNets on few classes: their own init makes large random logits, and the features collapse).")

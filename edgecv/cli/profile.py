@@ -93,7 +93,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="A report from edgecv profile --json.")
 @click.option("--current", type=click.Path(dir_okay=False), help="Compare with this report instead of re-profiling.")
 @click.option("--max-drop", type=click.FloatRange(0), default=0.01, show_default=True,
-              help="Allowed top-1 drop as a fraction (0.01 = 1 point).")
+              help="Allowed top-1 (classifiers) or mIoU (segmentation) drop as a fraction (0.01 = 1 point).")
 @click.option("--max-drop-map", type=click.FloatRange(0), default=0.015, show_default=True,
               help="Allowed mAP50-95 drop as a fraction (0.015 = 1.5 points).")
 @click.option("--max-size-growth", type=click.FloatRange(0), default=0.05, show_default=True,
