@@ -20,6 +20,7 @@ from typing import Any
 from .errors import EdgecvError, UsageError
 from .formats import exporter_class, format_of, suffixes
 from .portable.metadata import METADATA_KEY, onnx_metadata_props, tflite_metadata
+from .tasks import TASKS
 
 DETECTION_NMS = {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}
 
@@ -44,13 +45,9 @@ class Artifact:
                 "accuracy": self.accuracy}
 
 
-OUTPUT_ROLES = {"classification": ["logits"], "detection": ["boxes", "scores"],
-                "segmentation": ["logits"]}  # segmentation: per-pixel logits [B, C, H, W] at the input's size
-
-
 def output_roles(task: str) -> list[str]:
     """What each output of a ``task``'s graph is, in order (recorded in the artifact's metadata)."""
-    return OUTPUT_ROLES[task]
+    return list(TASKS[task].outputs)
 
 
 def model_metadata(card: Any, pre: Any, fmt: str, precision: str, inputs: list, outputs: list, roles: list[str],

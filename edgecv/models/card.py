@@ -8,9 +8,10 @@ from typing import Any, Literal
 
 from ..labels import load_labels
 from ..preprocess import Preprocess
+from ..tasks import TASKS as TASK_FACTS
 
 Task = Literal["classification", "detection", "segmentation"]
-TASKS: tuple[str, ...] = ("classification", "detection", "segmentation")  # each has a metrics.HEADLINE figure
+TASKS: tuple[str, ...] = tuple(TASK_FACTS)
 
 
 @dataclass(frozen=True)
