@@ -14,7 +14,7 @@ from .artifact import writable
 from .data.base import IMAGE_SUFFIXES, read_image
 from .errors import EdgecvError, UsageError
 from .portable.postprocess import Pipeline
-from .portable.segmentation import class_shares, write_mask_png
+from .portable.segmentation import class_shares, mask_names, write_mask_png
 from .runtimes import load
 
 
@@ -68,19 +68,9 @@ def predict(target: str, images: list[str], runtime: str | None = None, provider
                 "timing": timing}
 
 
-def _mask_names(paths: list[Path]) -> list[str]:
-    """``<stem>.png`` per image; images that share a stem (from different folders) get ``-2``, ``-3``…"""
-    seen: dict[str, int] = {}
-    names = []
-    for p in paths:
-        seen[p.stem] = seen.get(p.stem, 0) + 1
-        names.append(p.stem + (f"-{seen[p.stem]}" if seen[p.stem] > 1 else "") + ".png")
-    return names
-
-
 def _run(session, pipe: Pipeline, paths: list[Path], top: int, mask_dir: Path | None
          ) -> Iterator[tuple[dict, float | None]]:
-    for path, mask_name in zip(paths, _mask_names(paths)):
+    for path, mask_name in zip(paths, mask_names(paths)):
         try:
             image = read_image(path)
         except EdgecvError as exc:

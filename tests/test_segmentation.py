@@ -273,12 +273,13 @@ def test_the_device_script_segments_with_numpy_and_a_runtime(seg_checkpoint, tmp
 
     Image.fromarray(render_segmentation(0, "val", 1, 64)[0]).save(tmp_path / "x.png")
     script = write_device_script(tmp_path / "edgecv_device.pyz")
-    ran = subprocess.run([sys.executable, "-I", str(script), "predict", str(model), str(tmp_path / "x.png"), "--json"],
-                         capture_output=True, text=True)
+    ran = subprocess.run([sys.executable, "-I", str(script), "predict", str(model), str(tmp_path / "x.png"), "--json",
+                          "--masks", str(tmp_path / "board")], capture_output=True, text=True)
     assert ran.returncode == 0, ran.stderr
-    device = json.loads(ran.stdout)["results"][0]["predictions"]
+    device = json.loads(ran.stdout)["results"][0]
     host = json.loads(_cli("predict", model, tmp_path / "x.png", "--masks", tmp_path / "m", "--json").stdout)
-    assert device == host["results"][0]["predictions"]
+    assert device["predictions"] == host["results"][0]["predictions"]
+    assert Path(device["mask"]).read_bytes() == (tmp_path / "m" / "x.png").read_bytes()  # the same class map
 
 
 def test_export_tflite_fp16_and_int8_keep_the_masks(seg_checkpoint, tmp_path):

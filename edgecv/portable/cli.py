@@ -17,12 +17,14 @@ from .image import list_images, read_image
 from .metadata import load_metadata, match_outputs
 from .postprocess import Pipeline
 from .protocol import serve
+from .segmentation import mask_names, write_mask_png
 from .shapes import parse_hw, parse_input_shapes, synthetic_feeds
 from .timing import time_calls
 from .tracker import Tracker, mot_lines, timing_summary, update_from
 
 
-def predict(path: Path, images: list[str], runtime: str | None, threads: int | None, top: int) -> dict:
+def predict(path: Path, images: list[str], runtime: str | None, threads: int | None, top: int,
+            masks: Path | None = None) -> dict:
     metadata = load_metadata(path)
     if metadata is None:
         raise DeviceError(f"{path.name} has no edgecv metadata: export it with edgecv to predict from images")
@@ -32,13 +34,16 @@ def predict(path: Path, images: list[str], runtime: str | None, threads: int | N
     metadata = match_outputs(metadata, [o["name"] for o in model.outputs])
     quantization_from_metadata(model, metadata)
     pipe, results, infer_ms = Pipeline(metadata), [], []
-    for image_path in list_images(images):
+    paths = list_images(images)
+    for image_path, mask_name in zip(paths, mask_names(paths)):
         image = read_image(image_path)
         x, geo = pipe.prepare(image)
         t0 = time.perf_counter()
         outs = run_float(model, x)
         infer_ms.append((time.perf_counter() - t0) * 1e3)
         results.append({"image": str(image_path), "predictions": pipe.predictions(outs, geo, image.shape[:2], top)})
+        if masks is not None and metadata["task"] == "segmentation":  # the class map as a VOC palette PNG
+            results[-1]["mask"] = str(write_mask_png(masks / mask_name, pipe.segment(outs, geo, image.shape[:2])))
     steady = sorted(infer_ms[1:]) or infer_ms
     timing = {"init_ms": round(init_ms, 3), "first_ms": round(infer_ms[0], 3),
               "p50_ms": round(steady[len(steady) // 2], 3), "images": len(infer_ms)}
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "predict":
             p.add_argument("images", nargs="+")
             p.add_argument("--top", type=int, default=5)
+            p.add_argument("--masks", type=Path, help="Segmentation: write each class map here as a palette PNG.")
         if name == "track":
             p.add_argument("frames", nargs="+", help="Frame images or folders, in order.")
             p.add_argument("--iou", type=float, default=0.1)
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args.model, args.runtime, args.threads)
         if args.command == "predict":
-            report = predict(args.model, args.images, args.runtime, args.threads, args.top)
+            report = predict(args.model, args.images, args.runtime, args.threads, args.top, args.masks)
             print(json.dumps(report, indent=1)) if args.json else print_predictions(report)
         elif args.command == "track":  # MOT-format lines on stdout, the timing on stderr
             lines, timing = track(args.model, args.frames, args.runtime, args.threads, args.iou, args.max_age,

@@ -73,3 +73,13 @@ def write_mask_png(path: Path, mask: np.ndarray) -> Path:
     tmp.write_bytes(png_bytes(mask))
     os.replace(tmp, path)
     return path
+
+
+def mask_names(paths: list[Path]) -> list[str]:
+    """``<stem>.png`` per image; images that share a stem (from different folders) get ``-2``, ``-3``…"""
+    seen: dict[str, int] = {}
+    names = []
+    for p in paths:
+        seen[p.stem] = seen.get(p.stem, 0) + 1
+        names.append(p.stem + (f"-{seen[p.stem]}" if seen[p.stem] > 1 else "") + ".png")
+    return names
