@@ -2,7 +2,8 @@
 
     python benchmarks/int8_speedup.py [--models mobilenet_v2,efficientnet_b0] [--imgsz 224] [--threads 2]
 
-Exports each model at fp32 and int8 (calibrated on the built-in `shapes` images at the same size), then
+Exports each model at fp32 and int8 (calibrated on the built-in images of its task: `shapes`, `shapes-det` or
+`shapes-seg`, at the same size), then
 times batch-1 inference on this CPU. fp32 and int8 sessions are timed in alternating rounds and the
 medians compared, so a drifting machine load hits both alike. Prints one ratio per model and runtime;
 the goal for MobileNetV2 and EfficientNet-B0 at 224 is int8 <= 0.6x fp32.
@@ -26,6 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+BUILTIN_DATA = {"classification": "shapes", "detection": "shapes-det", "segmentation": "shapes-seg"}
 
 
 def ort_runner(path: Path, threads: int):
@@ -112,8 +115,9 @@ def main() -> None:
           + (f" {'budget ms':>9s} {'budget/fp32':>11s}  chosen" if budget else ""))
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models.split(","):
+            data = BUILTIN_DATA[edgecv.get_card(model).task]  # calibration images of the model's own kind
             for fmt in args.formats.split(","):
-                arts = edgecv.export(model, fmt, "fp32,int8", data="shapes", imgsz=args.imgsz, out=tmp,
+                arts = edgecv.export(model, fmt, "fp32,int8", data=data, imgsz=args.imgsz, out=tmp,
                                      calib_samples=args.calib_samples, parity_samples=0)
                 name, make = runners[fmt]
                 paths = {a.precision: a.path for a in arts}
@@ -123,7 +127,7 @@ def main() -> None:
                     cal = recipe["calibration"]
                     # its float layers, with min/max ranges: the calibration method changes the scales, not the
                     # kernels, and a histogram calibration at 224 px may not fit in memory (B0, 256 images: 24 GB)
-                    (art,) = edgecv.export(model, fmt, "int8", data="shapes", imgsz=args.imgsz, out=Path(tmp) / "searched",
+                    (art,) = edgecv.export(model, fmt, "int8", data=data, imgsz=args.imgsz, out=Path(tmp) / "searched",
                                            calib_samples=args.calib_samples, keep_float=cal["keep_float"],
                                            float_ops=cal.get("float_ops") or (), parity_samples=0)
                     paths["budget"] = art.path

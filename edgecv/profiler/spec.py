@@ -18,7 +18,8 @@ from typing import Any
 
 from ..errors import UsageError
 
-DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n")
+DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n",
+                   "lraspp_mobilenet_v3_large")  # every model with default weights: all three tasks
 _LISTS = ("format", "precision", "runtime", "provider", "device")  # comma-separated strings or lists of them
 _INTS = {"limit": 1, "batch": 1, "threads": 1, "warmup": 0, "iters": 1, "track": 0}  # name -> smallest allowed value
 
