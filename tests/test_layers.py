@@ -116,8 +116,11 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     out = tmp_path / "budget"
     ran = _edgecv(["export", ckpt, "--format", "onnx", "--precision", "int8", "--max-drop", "0.5",
                                    "--calib-samples", "64", "--parity-samples", "8", "--eval-limit", "64",
-                                   "--out", str(out), "--json"])
+                                   "--evaluate", "--out", str(out), "--json"])
     assert ran.exit_code == 0, ran.output
+    reported = next(a for a in json.loads(ran.output)["artifacts"] if a["precision"] == "int8")
+    # --evaluate's figure is the file that stays (the search's choice), not the plain int8 file it replaced
+    assert reported["accuracy"]["top1"] == pytest.approx(reported["search"]["val"]["int8"], abs=0.01)
     (_fp32,), (int8,) = out.glob("*-fp32.onnx"), out.glob("*-int8.onnx")  # the fp32 reference is exported too
     record = read_metadata(int8)["calibration"]["search"]
     assert record["fits"] and record["max_drop"] == 0.5 and record["metric"] == "top1"

@@ -290,3 +290,29 @@ def test_export_tflite_fp16_and_int8_keep_the_masks(seg_checkpoint, tmp_path):
     assert not arts["int8"]["parity"]["failed"] and arts["int8"]["parity"]["mask_agreement"] >= 95.0
     scores = json.loads(_cli("eval", arts["int8"]["path"], "--limit", 16, "--json").stdout)
     assert scores["task"] == "segmentation" and set(scores["metrics"]) == {"miou", "pixel_acc", "images"}
+
+
+def test_evaluate_with_max_drop_reports_the_file_the_search_kept(seg_checkpoint, tmp_path, monkeypatch):
+    """The search may replace the exported int8 file; --evaluate's figure must be the replacement's. A stand-in
+    search puts the fp32 file's bytes in its place, whose mIoU differs from the int8 file's in the decimals."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from edgecv.cli import cli
+    from edgecv.quant import budget
+
+    def stand_in(int8, fp32, max_drop, **_):
+        shutil.copyfile(fp32, int8)
+        return {"metric": "miou", "fits": True, "chosen": {"method": "minmax", "images": 32, "keep_float": [],
+                                                          "drop": 0.0}, "val": {"fp32": 0.0, "int8": 0.0, "drop": 0.0}}
+
+    monkeypatch.setattr(budget, "search", stand_in)
+    ran = CliRunner().invoke(cli, ["export", str(seg_checkpoint), "--format", "onnx", "--precision", "fp32,int8",
+                                   "--max-drop", "0.01", "--calib-samples", "16", "--parity-samples", "0",
+                                   "--evaluate", "--eval-limit", "16", "--out", str(tmp_path), "--json"])
+    assert ran.exit_code == 0, ran.output
+    arts = {a["precision"]: a for a in json.loads(ran.output)["artifacts"]}
+    assert arts["int8"]["accuracy"] == arts["fp32"]["accuracy"]  # measured on the file that stays
+    summary = json.loads(next(tmp_path.glob("*-export.json")).read_text())
+    assert next(a for a in summary["artifacts"] if a["precision"] == "int8")["accuracy"] == arts["fp32"]["accuracy"]

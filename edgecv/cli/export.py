@@ -114,6 +114,8 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
     for art in (a for a in artifacts if a.precision == "int8"):
         record = search(art.path, fp32[art.format], max_drop, eval_limit=eval_limit, log=log)
         art.metadata, art.parity = read_metadata(art.path), None  # the file is now the chosen variant
+        if art.accuracy is not None:  # --evaluate measured the plain int8 file: measure the one that stays
+            art.accuracy = _val_scores(art.path, art.metadata, eval_limit)
         chosen, val = record["chosen"], record["val"]
         log(f"{art.path.name}: {chosen['method']} calibration on {chosen['images']} images, "
             f"{len(chosen['keep_float'])} layer(s) in float"
@@ -123,6 +125,14 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
         searches[art.path] = record
         _record_in_summary(art, record)
     return searches
+
+
+def _val_scores(path, metadata: dict, limit: int | None) -> dict:
+    from ..runtimes import load
+    from ..scoring import score
+
+    with load(path) as session:
+        return score(session, metadata["source"]["data"], limit)
 
 
 def _record_in_summary(art, record: dict) -> None:
@@ -135,7 +145,7 @@ def _record_in_summary(art, record: dict) -> None:
     doc = json.loads(summary.read_text(encoding="utf-8"))
     for entry in doc.get("artifacts", []):
         if entry.get("path") == str(art.path):
-            entry.update(parity=None, search=record, size_bytes=art.path.stat().st_size)
+            entry.update(parity=None, search=record, size_bytes=art.path.stat().st_size, accuracy=art.accuracy)
     write_atomic(summary, json.dumps(doc, indent=2).encode())
 
 
