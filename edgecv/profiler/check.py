@@ -126,7 +126,7 @@ def markdown(verdicts: list[Verdict], limits: Limits) -> str:
     failed = [v for v in verdicts if v.status == "fail"]
     head = (f"## edgecv check: {'FAILED' if failed else 'passed'}\n\n{len(failed)} regression(s) in "
             f"{sum(v.status != 'new' for v in verdicts)} baseline rows, {sum(v.status == 'new' for v in verdicts)} new. "
-            f"Limits: top-1 drop {100 * limits.max_drop:.2f}, mAP drop {100 * limits.max_drop_map:.2f} points, "
+            f"Limits: top-1 or mIoU drop {100 * limits.max_drop:.2f}, mAP drop {100 * limits.max_drop_map:.2f} points, "
             f"size +{limits.max_size_growth:.0%}"
             + (f", p50 +{limits.max_latency_growth:.0%}" if limits.max_latency_growth is not None else "") + ".\n\n")
     lines = ["| row | status | before (acc / size / p50) | after | why |", "|---|---|---|---|---|"]
