@@ -4,7 +4,7 @@ onnxruntime's x86 int8 kernels without VNNI (AVX2 ``vpmaddubsw``) add pairs of u
 saturating 16-bit sums; VNNI and ARM accumulate in 32 bits. This benchmark measures what that does to
 accuracy, and whether ``edgecv export --reduce-range`` (7-bit weights: a pair stays below 2^15) makes all
 three agree bit for bit. MobileNetV2 (shapes, 64 px) and yolo_n (shapes-det, 128 px), int8 ONNX, plain and
-reduce-range, each scored:
+reduce-range (``--models`` adds LR-ASPP on shapes-seg, 128 px), each scored:
 
 - on this host, natively (its ISA is printed);
 - under ``qemu-x86_64 -cpu Haswell-v4``: an AVX2 CPU without VNNI, emulated, so the same onnxruntime build
@@ -30,7 +30,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-MODELS = (("mobilenet_v2", "shapes", 64, "top1"), ("yolo_n", "shapes-det", 128, "map50_95"))
+ALL_MODELS = (("mobilenet_v2", "shapes", 64, "top1"), ("yolo_n", "shapes-det", 128, "map50_95"),
+              ("lraspp_mobilenet_v3_large", "shapes-seg", 128, "miou"))
 PLACES = ("host", "avx2", "rpi4")
 X86_CPU = "Haswell-v4"  # AVX2 + FMA, no AVX-512, no VNNI
 
@@ -79,7 +80,10 @@ def main() -> None:
     parser.add_argument("--out", default="exports/isa")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models", default="mobilenet_v2,yolo_n",
+                        help=f"Comma-separated, of: {', '.join(m[0] for m in ALL_MODELS)}.")
     args = parser.parse_args()
+    models = [m for m in ALL_MODELS if m[0] in args.models.split(",")]
 
     import edgecv
     from edgecv.artifact import artifact_name
@@ -87,7 +91,7 @@ def main() -> None:
     from edgecv.devices.emulation import Emulator
 
     paths = []
-    for model, data, size, _ in MODELS:
+    for model, data, size, _ in models:
         for variant, reduce in (("plain", False), ("reduce-range", True)):
             path = Path(args.out, variant, artifact_name(model, size, "int8", "onnx"))
             if not path.is_file():  # a rerun keeps the files its saved results were measured on
@@ -111,20 +115,20 @@ def main() -> None:
     print(f"{'artifact':42} {'metric':9} {'host':>9} {'avx2':>9} {'rpi4':>9} {'avx2-rpi4':>10} {'host=rpi4':>9} "
           f"{'avx2=rpi4':>9}")
     for p in paths:
-        metric = next(m for model, _, _, m in MODELS if Path(p).name.startswith(model))
+        metric = next(m for model, _, _, m in models if Path(p).name.startswith(model))
         m = {w: by[(p, w)]["metrics"] for w in PLACES}
         name = f"{Path(p).parent.name}/{Path(p).name}"
         print(f"{name:42} {metric:9} {m['host'][metric]:9.4f} {m['avx2'][metric]:9.4f} {m['rpi4'][metric]:9.4f} "
               f"{m['avx2'][metric] - m['rpi4'][metric]:+10.4f} {'yes' if m['host'] == m['rpi4'] else 'no':>9} "
               f"{'yes' if m['avx2'] == m['rpi4'] else 'no':>9}")
-    for model, _, size, metric in MODELS:
+    for model, _, size, metric in models:
         name = artifact_name(model, size, "int8", "onnx")
         plain, reduced = (by[(str(Path(args.out, v, name)), "rpi4")]["metrics"][metric]
                           for v in ("plain", "reduce-range"))
         print(f"{model}: --reduce-range costs {plain - reduced:+.4f} {metric} points on the board "
               f"({reduced:.4f} vs {plain:.4f})")
     images = {model: by[(str(Path(args.out, 'plain', artifact_name(model, size, 'int8', 'onnx'))), "host")]
-              ["metrics"]["images"] for model, _, size, _ in MODELS}
+              ["metrics"]["images"] for model, _, size, _ in models}
     print(f"val images: {images}")
 
 

@@ -136,7 +136,7 @@ def test_model_args_are_recorded_and_rebuilt(tmp_path):
 
 
 def test_head_init_zero_starts_a_classifier_from_uniform_logits(tmp_path):
-    from edgecv.train.trainer import _zero_head
+    from edgecv.train.objectives import zero_head as _zero_head
 
     model = edgecv.create_model("efficientnet_b0", num_classes=12)
     assert model.classifier[1].weight.abs().max() > 0.1  # torchvision's U(+-1/sqrt(12)): large random logits

@@ -45,32 +45,27 @@ def cache_items(ds: Dataset, workers: int, on_done: Callable[[int], None]) -> In
 
 
 def _prepare(args: tuple[Dataset, Preprocess, int, int]) -> list[tuple]:
+    from .objectives import OBJECTIVES
+
     ds, pre, start, stop = args
+    target = OBJECTIVES[ds.task].target
     out = []
     for i in range(start, stop):
         item = ds[i]
         x, geo = preprocess(item[0], pre)
-        if ds.task == "classification":
-            out.append((x.astype(np.float16), item[1]))
-        elif ds.task == "segmentation":
-            out.append((x.astype(np.float16), geo.mask_to_input(item[1], x.shape[-2:])))
-        else:
-            out.append((x.astype(np.float16), geo.to_input(item[1]), item[2]))
+        out.append((x.astype(np.float16), target(item, geo, x.shape[-2:])))
     return out
 
 
 def load_tensors(ds: Dataset, pre: Preprocess, workers: int, on_done: Callable[[int], None]) -> dict:
-    """Preprocess every item once. Classification -> ``x [N,C,H,W]`` fp16, ``y [N]``; detection adds
-    per-image ``boxes`` (input pixels) and ``classes`` lists; segmentation ``masks [N,H,W]`` uint8."""
+    """Preprocess every item once: ``x [N,C,H,W]`` fp16 and the task's targets (``objectives.py``): ``y [N]``;
+    per-image ``boxes`` (input pixels) and ``classes``; or ``masks [N,H,W]`` uint8."""
     need = len(ds) * pre.channels * pre.input_size ** 2 * 2
     if need > MAX_BYTES:
         raise DataError(f"{ds.name} at {pre.input_size}px needs {need / 1e9:.1f} GB in memory; "
                         "train at a smaller --imgsz or on a --limit subset")
+    from .objectives import OBJECTIVES
+
     items = _chunked(ds, _prepare, (pre,), workers, on_done)
     x = torch.from_numpy(np.stack([it[0] for it in items]))
-    if ds.task == "classification":
-        return {"x": x, "y": torch.tensor([it[1] for it in items], dtype=torch.long)}
-    if ds.task == "segmentation":
-        return {"x": x, "masks": torch.from_numpy(np.stack([it[1] for it in items]))}
-    return {"x": x, "boxes": [torch.from_numpy(np.asarray(it[1], np.float32)) for it in items],
-            "classes": [torch.from_numpy(np.asarray(it[2], np.int64)) for it in items]}
+    return {"x": x, **OBJECTIVES[ds.task].stack([it[1] for it in items])}

@@ -30,8 +30,9 @@ from ..models.api import create_model, get_card
 from ..models.checkpoint import save_checkpoint
 from ..resources import cores
 from ..scoring import score
-from .augment import Augment, classification_batch, detection_batch, segmentation_batch
+from .augment import Augment
 from .data import cache_items, load_tensors
+from .objectives import OBJECTIVES
 
 
 @dataclass
@@ -83,39 +84,6 @@ def _fine_tune_from(model: torch.nn.Module, weights: str, head_key: str) -> list
 
 HEAD_INITS = ("model", "zero")
 RENDERED = ("shapes", "shapes-det", "shapes-seg")  # built-ins rendered at the input size: nothing to crop away
-# how each task fills a rendered built-in's input: classifiers stretch, detectors keep aspect
-RENDERED_MODE = {"classification": "resize", "detection": "letterbox", "segmentation": "resize"}
-
-
-def _backbone_from_classifier(model: torch.nn.Module, classifier: str) -> str | None:
-    """Start a segmentation backbone from edgecv's default weights of the classifier it is built on (as
-    torchvision's segmentation models start from ImageNet backbones); None if there are none."""
-    from ..models.segmentation import backbone_state
-    from ..models.state_dict import read_state_dict
-    from ..weights import default_weights, has_default
-
-    if not has_default(classifier):
-        return None
-    path = default_weights(classifier)
-    state = backbone_state(read_state_dict(str(path)))
-    own = model.state_dict()
-    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    if len(fits) < len(state) // 2:
-        return None  # another width: nothing sensible to start from
-    model.load_state_dict({**own, **fits})
-    return f"backbone from {classifier}'s default weights ({len(fits)} tensors)"
-
-
-def _zero_head(model: torch.nn.Module) -> str:
-    """Zero the last Linear layer. torchvision's EfficientNet init draws it from U(±1/sqrt(classes)): fine for
-    1000 classes, but for 12 its random logits are large, and from scratch the network silences them by killing
-    its own features (measured: 5.6% of EfficientNet-Lite0's pooled features alive after 6 epochs, top-1 at
-    chance). A zero head starts at uniform logits, so the features get the gradient instead."""
-    name, last = next((n, m) for n, m in reversed(list(model.named_modules())) if isinstance(m, torch.nn.Linear))
-    torch.nn.init.zeros_(last.weight)
-    if last.bias is not None:
-        torch.nn.init.zeros_(last.bias)
-    return name
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
@@ -133,29 +101,19 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     if val_ds.labels != train_ds.labels:
         raise UsageError(f"{cfg.data}: train and val splits name different classes")
     pre = card.preprocess.at_size(imgsz)
-    if cfg.data in RENDERED:
-        pre = dataclasses.replace(pre, mode=RENDERED_MODE[card.task])
+    if cfg.head_init not in HEAD_INITS:
+        raise UsageError(f"unknown --head-init {cfg.head_init!r} (choose from {', '.join(HEAD_INITS)})")
     model = create_model(cfg.model, num_classes=train_ds.num_classes, **cfg.model_args)
+    objective = OBJECTIVES[card.task](model, train_ds.num_classes)
+    if cfg.data in RENDERED:
+        pre = dataclasses.replace(pre, mode=objective.rendered_mode)
     notes = []
-    start = cfg.weights
-    if start is None and card.task == "detection" and not cfg.from_scratch:
-        from ..weights import default_weights, has_default
-
-        if has_default(cfg.model):  # a detector learns far faster from trained features than from noise
-            start = str(default_weights(cfg.model))
+    start = cfg.weights or (None if cfg.from_scratch else objective.default_start(cfg.model))
     if start:
         skipped = _fine_tune_from(model, start, card.num_classes_key)
         notes.append(f"fine-tuning from {start}" + (f" (new head: {len(skipped)} tensors)" if skipped else ""))
-    elif card.task == "detection":
-        model.head.init_biases(imgsz)
-    elif card.backbone and not cfg.from_scratch:
-        started = _backbone_from_classifier(model, card.backbone)
-        if started:
-            notes.append(started)
-    if cfg.head_init not in HEAD_INITS:
-        raise UsageError(f"unknown --head-init {cfg.head_init!r} (choose from {', '.join(HEAD_INITS)})")
-    if cfg.head_init == "zero" and not start and card.task == "classification":
-        notes.append(f"classifier head zero-initialised: {_zero_head(model)}")
+    else:
+        notes += objective.init_fresh(card, cfg, imgsz)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cores())  # the cores this process may use (taskset, cgroups), not the machine's
@@ -170,7 +128,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         total, warmup = cfg.epochs * steps_per_epoch, min(steps_per_epoch, 300)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
-        criterion = _criterion(card.task, train_ds.num_classes, model)
         aug = cfg.augment.for_data(train_ds.flip_invariant, card.task)
         bar.console.print(f"augmentation: {aug.describe(card.task)}"
                           + ("" if cfg.augment.fliplr is not None or aug.fliplr else
@@ -183,7 +140,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             t0, seen, running = time.perf_counter(), 0, 0.0
             for step in range(steps_per_epoch):
                 idx = order[step * cfg.batch: (step + 1) * cfg.batch]
-                loss = _step(card.task, train_t, idx, model, criterion, gen, aug)
+                loss = objective.loss(train_t["x"][idx].float(), train_t, idx, aug, gen)
                 if not torch.isfinite(loss):  # NaN weights must never reach a checkpoint
                     kept = f"{out / 'last.safetensors'} (epoch {epoch - 1})" if history else "none was written"
                     raise TrainError(f"training stopped at epoch {epoch}, step {step + 1}: the loss is "
@@ -213,38 +170,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             _write_json(out / "results.json", {"config": dataclasses.asdict(cfg), "history": history, "best": best})
     return {"best": best, "best_path": str(out / "best.safetensors"), "last_path": str(out / "last.safetensors"),
             "history": history, "notes": notes, "imgsz": imgsz}
-
-
-def _criterion(task: str, num_classes: int, model: torch.nn.Module):
-    if task == "classification":
-        return torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    if task == "segmentation":
-        return _segmentation_loss
-    from .yolo_loss import YoloLoss
-
-    return YoloLoss(num_classes, model.reg_max, model.strides)
-
-
-def _step(task: str, data: dict, idx: torch.Tensor, model, criterion, gen, aug: Augment) -> torch.Tensor:
-    x = data["x"][idx].float()
-    if task == "classification":
-        return criterion(model(classification_batch(x, aug, gen)), data["y"][idx])
-    if task == "segmentation":
-        x, masks = segmentation_batch(x, data["masks"][idx], aug, gen)
-        return criterion(model(x), masks.long())
-    boxes = [data["boxes"][i] for i in idx.tolist()]
-    classes = [data["classes"][i] for i in idx.tolist()]
-    x, labels, gt_boxes, mask = detection_batch(x, boxes, classes, aug, gen)
-    loss, _ = criterion(model(x), labels, gt_boxes, mask)
-    return loss
-
-
-def _segmentation_loss(out: dict[str, torch.Tensor], masks: torch.Tensor) -> torch.Tensor:
-    """Pixel cross-entropy, 255 ignored; an auxiliary head adds half its loss (torchvision's reference)."""
-    loss = torch.nn.functional.cross_entropy(out["out"], masks, ignore_index=255)
-    if "aux" in out:
-        loss = loss + 0.5 * torch.nn.functional.cross_entropy(out["aux"], masks, ignore_index=255)
-    return loss
 
 
 def _write_json(path: Path, obj: Any) -> None:
