@@ -30,13 +30,19 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def compare(reference: Any, output: Any, task: str) -> dict[str, float]:
     """Numbers describing how far ``output`` is from ``reference`` (same images, same order)."""
-    if task == "classification":
-        ref, out = np.asarray(reference, np.float32), np.asarray(output, np.float32)
-        return {"images": len(ref), "max_abs_error": float(np.abs(ref - out).max()),
-                "cosine": float(_cosine(ref, out).mean()), "cosine_min": float(_cosine(ref, out).min()),
-                "top1_agreement": float(100.0 * (ref.argmax(1) == out.argmax(1)).mean())}
-    if task == "segmentation":
-        return compare_masks(reference, output)
+    return COMPARE[task](reference, output)
+
+
+def compare_logits(reference: Any, output: Any) -> dict[str, float]:
+    """Classifier logits ``[N, C]``: their cosine and how often the top class is the same."""
+    ref, out = np.asarray(reference, np.float32), np.asarray(output, np.float32)
+    return {"images": len(ref), "max_abs_error": float(np.abs(ref - out).max()),
+            "cosine": float(_cosine(ref, out).mean()), "cosine_min": float(_cosine(ref, out).min()),
+            "top1_agreement": float(100.0 * (ref.argmax(1) == out.argmax(1)).mean())}
+
+
+def compare_boxes(reference: Any, output: Any) -> dict[str, float]:
+    """A detector's ``(boxes, scores)``: score cosine and the matched IoU of the detections after NMS."""
     (ref_boxes, ref_scores), (boxes, scores) = reference, output
     return {"images": len(ref_boxes),
             "max_abs_error": float(max(np.abs(ref_boxes - boxes).max(), np.abs(ref_scores - scores).max())),
@@ -81,6 +87,9 @@ def matched_box_iou(ref_boxes, ref_scores, boxes, scores) -> float:
             iou = box_iou(x[:, :4], y[:, :4]) * (x[:, None, 5] == y[None, :, 5])
             total += float(iou.max(1).values.sum())
     return total / count if count else 1.0
+
+
+COMPARE = {"classification": compare_logits, "detection": compare_boxes, "segmentation": compare_masks}
 
 
 def judge(metrics: dict[str, float], precision: str, task: str) -> list[str]:
