@@ -215,9 +215,14 @@ def test_training_records_miou_and_starts_from_the_classifiers_weights(seg_check
     assert model.card.num_classes == 13 and model.card.task == "segmentation" and model.card.input_size == 64
 
 
-def test_export_onnx_int8_scores_like_pytorch_and_predict_writes_masks(seg_checkpoint, tmp_path):
+# Parity is judged on the trained default weights: a model trained for one epoch has many near-tied pixels, whose
+# int8 class flips with the CPU's int8 arithmetic (95.5% agreement on VNNI, the tolerance's edge).
+DEFAULT = "lraspp_mobilenet_v3_large"
+
+
+def test_export_onnx_int8_scores_like_pytorch_and_predict_writes_masks(tmp_path):
     out = tmp_path / "exp"
-    ran = _cli("export", seg_checkpoint, "--format", "onnx", "--precision", "fp32,int8", "--calib-samples", 32,
+    ran = _cli("export", DEFAULT, "--format", "onnx", "--precision", "fp32,int8", "--calib-samples", 32,
                "--parity-samples", 8, "--evaluate", "--eval-limit", 32, "--out", out, "--json")
     report = json.loads(ran.stdout)
     arts = {a["precision"]: a for a in report["artifacts"]}
@@ -225,7 +230,7 @@ def test_export_onnx_int8_scores_like_pytorch_and_predict_writes_masks(seg_check
         parity = arts[precision]["parity"]
         assert not parity["failed"] and parity["mask_agreement"] >= (99.5 if precision == "fp32" else 95.0)
         assert set(arts[precision]["accuracy"]) >= {"miou", "pixel_acc"}
-    torch_scores = score(load_checkpoint(seg_checkpoint), "shapes-seg", 32)
+    torch_scores = score(edgecv.create_model(DEFAULT, weights="default"), "shapes-seg", 32)
     assert arts["fp32"]["accuracy"]["miou"] == pytest.approx(torch_scores["miou"], abs=0.05)
 
     from PIL import Image
@@ -242,7 +247,8 @@ def test_export_onnx_int8_scores_like_pytorch_and_predict_writes_masks(seg_check
     with Image.open(results["b.jpg"]["mask"]) as im:
         assert im.mode == "P" and im.size == (70, 40)  # at the image's own size, not the network's
     shares = [p["score"] for p in results["a.png"]["predictions"]]
-    assert shares == sorted(shares, reverse=True) and 0.99 <= sum(shares) <= 1.0 + 1e-6 or len(shares) == 5
+    assert shares == sorted(shares, reverse=True) and 0 < sum(shares) <= 1.0 + 1e-6
+    assert results["a.png"]["predictions"][0]["label"] == "background"  # most of a shapes-seg image
 
 
 def test_profile_and_check_use_miou(seg_checkpoint, tmp_path):
@@ -282,8 +288,8 @@ def test_the_device_script_segments_with_numpy_and_a_runtime(seg_checkpoint, tmp
     assert Path(device["mask"]).read_bytes() == (tmp_path / "m" / "x.png").read_bytes()  # the same class map
 
 
-def test_export_tflite_fp16_and_int8_keep_the_masks(seg_checkpoint, tmp_path):
-    ran = _cli("export", seg_checkpoint, "--format", "tflite", "--precision", "fp16,int8", "--calib-samples", 32,
+def test_export_tflite_fp16_and_int8_keep_the_masks(tmp_path):
+    ran = _cli("export", DEFAULT, "--format", "tflite", "--precision", "fp16,int8", "--calib-samples", 32,
                "--parity-samples", 8, "--out", tmp_path, "--json")
     arts = {a["precision"]: a for a in json.loads(ran.stdout)["artifacts"]}
     assert not arts["fp16"]["parity"]["failed"] and arts["fp16"]["parity"]["mask_agreement"] >= 99.0
