@@ -139,16 +139,16 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
 
     from edgecv.cli import cli
     from edgecv.models import load_checkpoint
-    from edgecv.train import trainer
+    from edgecv.train.objectives import Classification
 
-    real, calls = trainer._step, {"n": 0}
+    real, calls = Classification.loss, {"n": 0}
 
     def poisoned(*args, **kwargs):  # epoch 1 trains normally (5 steps), then the loss turns NaN
         calls["n"] += 1
         loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] > 5 else loss
 
-    monkeypatch.setattr(trainer, "_step", poisoned)
+    monkeypatch.setattr(Classification, "loss", poisoned)
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["train", "lenet5", "--data", "digits", "--epochs", "3", "--limit", "160",
                                       "--batch", "32", "--out", str(out)])
