@@ -113,12 +113,16 @@ def test_foreign_onnx_files_get_a_row_each_and_a_missing_op_fails_its_row_only(t
 def bad_runtimes(tmp_path):
     """Plugin runtimes for .onnx files: one that crashes the process, one that hangs."""
     (tmp_path / "bad_runtimes.py").write_text(textwrap.dedent("""
-        import os, time
+        import os, resource, signal, time
         from edgecv.runtimes import Runtime
 
         class Crash(Runtime):
             name, suffixes, requires = "crash", (".onnx",), ("numpy",)
             def _open(self, path, provider, threads, **options):
+                # a native crash, at once: no core file to write, no handler a library installed
+                # (once in CI this abort took over 300 s to end the process)
+                resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+                signal.signal(signal.SIGABRT, signal.SIG_DFL)
                 os.abort()
 
         class Hang(Runtime):
