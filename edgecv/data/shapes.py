@@ -121,10 +121,10 @@ def _finish(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
 
-def _rng(seed: int, split: str, index: int) -> np.random.Generator:
+def _rng(seed: int, split: str, index: int, *stream: int) -> np.random.Generator:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}")
-    return np.random.default_rng([seed, SPLITS[split][0], index])
+    return np.random.default_rng([seed, SPLITS[split][0], index, *stream])
 
 
 def render_classification(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, int]:
@@ -194,8 +194,7 @@ def render_segmentation(seed: int, split: str, index: int, size: int) -> tuple[n
     """Image and its class map ``[H, W]`` uint8: 0 background, ``1 + class`` for each shape's visible pixels,
     255 (ignored, as Pascal VOC marks object borders) where a pixel is split between a shape and what lies
     under it in the supersampled render."""
-    rng = np.random.default_rng([seed, SPLITS[split][0], index, SEGMENTATION_STREAM]) if split in SPLITS \
-        else _rng(seed, split, index)
+    rng = _rng(seed, split, index, SEGMENTATION_STREAM)
     big = size * SUPERSAMPLE
     img, owner, classes, _ = _scene(rng, big, (0.06, 0.3), (1, 6))
     lookup = np.asarray([0] + [c + 1 for c in classes], np.uint8)

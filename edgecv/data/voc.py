@@ -17,10 +17,8 @@ import numpy as np
 from ..errors import DataError
 from ..labels import load_labels
 from ..portable.image import MAX_PIXELS
-from ..portable.segmentation import voc_palette
+from ..portable.segmentation import IGNORE, voc_palette
 from .base import IMAGE_SUFFIXES, Dataset, read_image
-
-IGNORE = 255
 
 
 def is_voc(path: Path) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-IGNORE = 255
+from ..portable.segmentation import IGNORE
 
 
 class ConfusionMatrix:

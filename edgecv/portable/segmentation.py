@@ -16,7 +16,7 @@ import numpy as np
 
 from .preprocess import Geometry
 
-IGNORE = 255
+IGNORE = 255  # the class value of a pixel nobody labels or scores (VOC's object borders): the one definition
 
 
 def voc_palette(n: int = 256) -> np.ndarray:

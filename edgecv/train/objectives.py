@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..portable.preprocess import Geometry
+from ..portable.segmentation import IGNORE
 from .augment import Augment, classification_batch, detection_batch, segmentation_batch
 
 
@@ -121,9 +122,9 @@ class Segmentation(Objective):
     def loss(self, x, data, idx, aug, gen):
         x, masks = segmentation_batch(x, data["masks"][idx], aug, gen)
         out, masks = self.model(x), masks.long()
-        loss = F.cross_entropy(out["out"], masks, ignore_index=255)
+        loss = F.cross_entropy(out["out"], masks, ignore_index=IGNORE)
         if "aux" in out:
-            loss = loss + 0.5 * F.cross_entropy(out["aux"], masks, ignore_index=255)
+            loss = loss + 0.5 * F.cross_entropy(out["aux"], masks, ignore_index=IGNORE)
         return loss
 
 
