@@ -104,12 +104,17 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @click.option("--out", type=click.Path(file_okay=False), default="profile-check", show_default=True,
               help="Where the re-profile's reports go (resumable).")
 @click.option("--update-baseline", is_flag=True, help="Re-profile and write the result over the baseline.")
+@click.option("--resume", is_flag=True, help="Reuse the rows this machine already measured in --out (a check "
+              "interrupted part way); by default every gated row is measured in this run.")
+@click.option("--allow-device", "allow_devices", multiple=True, metavar="NAME|FILE.toml",
+              help="Let the baseline's matrix use this device (a baseline alone names only devices configured here).")
 @click.option("--allow-module", "allow_modules", multiple=True, metavar="FILE.py:FACTORY",
               help="Let the baseline's matrix profile this Python target (code: a baseline alone never runs it).")
 @executor_options
 def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map: float, max_size_growth: float,
               max_latency_growth: float | None, junit_path: str | None, markdown_path: str | None, out: str,
-              update_baseline: bool, allow_modules: tuple[str, ...], executor: str, ray_address: str | None) -> None:
+              update_baseline: bool, resume: bool, allow_devices: tuple[str, ...], allow_modules: tuple[str, ...],
+              executor: str, ray_address: str | None) -> None:
     """Fail (exit 1) when a profile regressed against BASELINE: accuracy, size, a failed or vanished row."""
     from ..artifact import write_atomic
     from ..profiler.check import Limits, compare, junit, markdown, read_report
@@ -124,11 +129,12 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
 
         if not base.get("matrix"):
             raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
-        spec = ProfileSpec.from_dict(base["matrix"], baseline, allow_modules)
+        spec = ProfileSpec.from_dict(base["matrix"], baseline, allow_modules, allow_devices)
         progress = Progress()
         try:
             now = profile(spec=spec, out=out, log=lambda m: click.echo(f"edgecv: {m}", err=True),
-                          on_start=progress.start, on_row=progress.advance, executor=executor, ray_address=ray_address)
+                          on_start=progress.start, on_row=progress.advance, executor=executor, ray_address=ray_address,
+                          resume=resume)
         finally:
             progress.stop()
     if update_baseline:

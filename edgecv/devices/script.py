@@ -53,10 +53,17 @@ def write_device_script(path: Path) -> Path:
 
 
 def cached_device_script() -> Path:
-    """The zipapp as a file in edgecv's cache, named by its digest (what qemu runs and SSH pushes)."""
+    """The zipapp as a file in edgecv's cache, named by its digest (what qemu runs and SSH pushes). The name
+    is not trusted: a cached file whose bytes differ from the zipapp built from this edgecv is rewritten, so a
+    file edited in the cache is never pushed or run."""
     path = cache_dir("device-script") / f"edgecv_device-{script_digest()}.pyz"
-    if not path.is_file():
-        write_atomic(path, device_script())
+    expected = device_script()
+    try:
+        same = path.is_file() and not path.is_symlink() and path.read_bytes() == expected
+    except OSError:
+        same = False
+    if not same:
+        write_atomic(path, expected)
     return path
 
 

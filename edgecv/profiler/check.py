@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .cells import md_cell, xml_text
 from .row import KEY_FIELDS, Row
 
 
@@ -132,8 +133,8 @@ def markdown(verdicts: list[Verdict], limits: Limits) -> str:
     lines = ["| row | status | before (acc / size / p50) | after | why |", "|---|---|---|---|---|"]
     order = {"fail": 0, "new": 1, "pass": 2}
     for v in sorted(verdicts, key=lambda v: order.get(v.status, 3)):
-        lines.append(f"| {v.name} | {v.status} | {_cell(v.before)} | {_cell(v.after)} | "
-                     f"{'; '.join(v.reasons).replace('|', '/')} |")
+        lines.append(f"| {md_cell(v.name)} | {v.status} | {_cell(v.before)} | {_cell(v.after)} | "
+                     f"{md_cell('; '.join(v.reasons))} |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -144,10 +145,10 @@ def junit(verdicts: list[Verdict]) -> bytes:
                        failures=str(sum(v.status == "fail" for v in cases)),
                        skipped=str(sum(v.status == "new" for v in cases)))
     for v in cases:
-        case = ET.SubElement(suite, "testcase", classname=f"edgecv.{v.row.model}", name=v.name)
+        case = ET.SubElement(suite, "testcase", classname=xml_text(f"edgecv.{v.row.model}"), name=xml_text(v.name))
         if v.status == "fail":
-            failure = ET.SubElement(case, "failure", message="; ".join(v.reasons))
-            failure.text = f"before: {_cell(v.before)}\nafter: {_cell(v.after)}"
+            failure = ET.SubElement(case, "failure", message=xml_text("; ".join(v.reasons)))
+            failure.text = xml_text(f"before: {_cell(v.before)}\nafter: {_cell(v.after)}")
         elif v.status == "new":
             ET.SubElement(case, "skipped", message="new row: not in the baseline")
     return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)

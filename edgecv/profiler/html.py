@@ -9,6 +9,7 @@ from typing import Any
 
 from ..formats import REFERENCE
 from ..metrics import NAMES
+from .cells import report_link
 from .row import Row
 from .table import best_picks, pick_line, report_rows, table_rows
 
@@ -115,9 +116,10 @@ def deltas(rows: list[Row], title: str) -> str:
 
 def _status(row: Row, text: str) -> str:
     """The status cell; an int8 row analysed by ``profile --layers`` links its per-layer page."""
-    if not row.layers_report:
+    href = report_link(row.layers_report)
+    if href is None:  # none, or not a page edgecv wrote (a saved row is data: never a javascript:/data: link)
         return html.escape(text)
-    return f'{html.escape(text)} · <a href="{html.escape(row.layers_report)}">layers</a>'
+    return f'{html.escape(text)} · <a href="{html.escape(href)}">layers</a>'
 
 
 def page(report: dict[str, Any]) -> str:

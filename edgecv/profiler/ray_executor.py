@@ -5,8 +5,10 @@
   a node advertises when it can run that device (``ray start ... --resources '{"device:rpi5": 1}'`` on a Pi 5,
   or on a host with the board attached over SSH), so two cells never time one board at once.
 - **What it carries.** The exports are made once, where the profile was started. Each distinct file goes into
-  Ray's object store once, by content hash, and a worker writes it to its own temporary folder (named by the
-  hash): no node needs a shared disk. Zoo names (the PyTorch rows) travel as names.
+  Ray's object store once, by content hash, and a worker writes it to a private temporary folder of its own
+  (``mkdtemp``: mode 700, a new name each time) after checking the bytes against the hash, and removes it when
+  the cell ends: no node needs a shared disk, and nothing another user put in ``/tmp`` is ever measured.
+  Zoo names (the PyTorch rows) travel as names.
 - **Isolation.** On the worker the cell runs through ``cell.run_isolated`` exactly as a local cell does: in a
   fresh process, with the profile's timeout, a crash or a hang failing that row only.
 - **Faults.** A node or worker that dies mid-cell has the cell retried once elsewhere (Ray's ``max_retries``);
@@ -19,8 +21,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -180,24 +184,33 @@ def _measure_on_node(cell: dict[str, Any], settings: dict[str, Any], timeout_s: 
         row = empty_row(cell)
         row.error = f"node {node['hostname']} runs edgecv {__version__}, the profile {version}: install one version everywhere"
         return row.to_dict(), node
-    if blob is not None and digest:
-        cell = {**cell, "target": str(_materialize(digest, name, blob, side))}
-    start = time.perf_counter()
-    row = run_isolated(cell, settings, timeout_s)
-    row.extra["ray_task_s"] = round(time.perf_counter() - start, 3)
+    folder = None
+    try:
+        if blob is not None and digest:
+            folder = Path(tempfile.mkdtemp(prefix="edgecv-ray-"))
+            cell = {**cell, "target": str(_materialize(folder, digest, name, blob, side))}
+        start = time.perf_counter()
+        row = run_isolated(cell, settings, timeout_s)
+        row.extra["ray_task_s"] = round(time.perf_counter() - start, 3)
+    except EdgecvError as exc:
+        row = empty_row(cell)
+        row.error = str(exc)
+    finally:
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
     return row.to_dict(), node
 
 
-def _materialize(digest: str, name: str, blob: bytes, side: bytes | None) -> Path:
-    """The shipped file under this node's temporary folder, by content hash (written once, atomically)."""
-    folder = Path(tempfile.gettempdir()) / "edgecv-ray" / digest.replace(":", "-")[:80]
-    folder.mkdir(parents=True, exist_ok=True)
+def _materialize(folder: Path, digest: str, name: str, blob: bytes, side: bytes | None) -> Path:
+    """The shipped file in ``folder`` (private to this task), once its bytes are the ones the driver hashed."""
+    if hashlib.sha256(blob).hexdigest() != digest:
+        raise EdgecvError(f"{name} arrived on this node with other bytes than the driver sent (sha256 mismatch)")
     path = folder / Path(name).name
     for dst, data in ((path, blob), (sidecar_path(path), side)):
-        if data is not None and not dst.is_file():
-            tmp = dst.with_name(f".{dst.name}.{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, dst)
+        if data is not None:
+            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
     return path
 
 

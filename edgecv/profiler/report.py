@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..artifact import write_atomic
+from .cells import csv_cell, md_cell
 from .html import page
 from .row import Row
 from .table import best_picks, input_summary, pick_line, report_rows, table_rows
@@ -56,22 +57,22 @@ def markdown(report: dict[str, Any]) -> str:
              f"{env['os']}, Python {env['python']}. Emulated rows time qemu, not the device.",
              *_peak_lines(report.get("peaks") or {}), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+    lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in body]
     unstable = [r for r in rows if r.ok and r.unstable]
     if unstable:
         lines += ["", "## Unstable timings", "",
                   "These rows' latencies cannot be trusted (see docs/profile.md, \"unstable\"):", ""]
-        lines += [f"- {r.describe()} on {r.runtime}: {'; '.join(r.unstable)}" for r in unstable]
+        lines += [md_cell(f"- {r.describe()} on {r.runtime}: {'; '.join(r.unstable)}") for r in unstable]
     notes = dict.fromkeys(f"{r.describe()}: {n}" for r in rows for n in r.notes)
     if notes:
-        lines += ["", "## Notes", "", *(f"- {n}" for n in notes)]
+        lines += ["", "## Notes", "", *(md_cell(f"- {n}") for n in notes)]
     if len(report.get("runs") or []) > 1:
         lines += ["", f"Rows come from {len(report['runs'])} runs ({', '.join(report['runs'])}); each row's "
                   "efficiency is against the peak measured in its own run."]
     picks = best_picks(rows)
     if picks:
         lines += ["", "## Best picks", ""]
-        lines += [f"- {pick_line(label, r)}" for label, r in picks]
+        lines += [md_cell(f"- {pick_line(label, r)}") for label, r in picks]
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +82,7 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
     writer = csv.DictWriter(buf, fieldnames=COLUMNS)
     writer.writeheader()
     for row in report_rows(report):
-        writer.writerow(flat(row))
+        writer.writerow({k: csv_cell(v) for k, v in flat(row).items()})
     write_atomic(out / "results.csv", buf.getvalue().encode())
     write_atomic(out / "report.md", markdown(report).encode())
     write_atomic(out / "report.html", page(report).encode())

@@ -38,7 +38,7 @@ Log = Callable[[str], None]
 def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = None, out: str | Path = "profile",
             timeout_s: float = 900.0, layers: bool = False, log: Log = print, on_start: Callable[[int], None] | None = None,
             on_row: Callable[[Row, int, int], None] | None = None, executor: str = "local",
-            ray_address: str | None = None, **settings: Any) -> dict[str, Any]:
+            ray_address: str | None = None, resume: bool = True, **settings: Any) -> dict[str, Any]:
     """Measure every target x format x precision x runtime x provider x device; returns the report dict
     (``{"edgecv_version", "environment", "matrix", "peaks", "runs", "rows", "out"}``, rows as
     ``Row.to_dict()``), also written to ``out``.
@@ -49,7 +49,10 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     fixes, else 640). ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)``
     after each. With ``layers``, each int8 file also gets an ``edgecv layers`` report, linked from its rows
     (``layers.py``). ``executor`` says where the cells run: ``local`` (here, one at a time) or ``ray`` (tasks on
-    the Ray cluster at ``ray_address``; ``executor.py``). The exports are made here either way."""
+    the Ray cluster at ``ray_address``; ``executor.py``). The exports are made here either way. Rows saved in
+    ``out`` by an earlier run on this machine are resumed (``folder.py``: only rows sealed here); with
+    ``resume=False`` every cell is measured in this run (``edgecv check``: a gate measures what it gates) and the
+    earlier rows are kept aside as ``rows.previous.jsonl``."""
     from .environment import environment
     from .executor import get_executor
 
@@ -84,7 +87,14 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
         prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
         with locked(out):
             saved = out / "rows.jsonl"
-            done = read_rows(saved)
+            refused: list[str] = []
+            if not resume and saved.is_file():
+                saved.replace(out / "rows.previous.jsonl")
+                log(f"measuring every row in this run; the rows saved in {out}/ before are kept as rows.previous.jsonl")
+            done = read_rows(saved, refused)
+            if refused:
+                log(f"measuring {len(refused)} saved row(s) in {saved} anew: they carry no seal of this machine's "
+                    "edgecv (copied from elsewhere, edited, or from an older edgecv), so their numbers are not reused")
             todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
             stale = [c for c in todo if c.key in done]
             if done:
@@ -127,7 +137,8 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
 def _same_spec(recorded: Any, spec: ProfileSpec) -> bool:
     """Whether a folder's recorded matrix is this profile (also when an older edgecv wrote it)."""
     try:
-        return ProfileSpec.from_dict(recorded, "the folder's report", allow_modules=spec.targets) == spec
+        return ProfileSpec.from_dict(recorded, "the folder's report", allow_modules=spec.targets,
+                                     allow_devices=spec.device) == spec
     except UsageError:
         return False
 

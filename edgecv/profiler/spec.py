@@ -82,8 +82,12 @@ class ProfileSpec:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
-    def from_dict(cls, matrix: Any, source: str, allow_modules: Sequence[str] = ()) -> ProfileSpec:
-        """A recorded ``matrix`` read back and validated (``source`` names the file in messages)."""
+    def from_dict(cls, matrix: Any, source: str, allow_modules: Sequence[str] = (),
+                  allow_devices: Sequence[str] | None = ()) -> ProfileSpec:
+        """A recorded ``matrix`` read back and validated (``source`` names the file in messages). Its devices
+        must be the host or profiles configured on this machine (or named in ``allow_devices``): a baseline
+        naming a ``.toml`` of its own could send the model to any host over ssh. ``allow_devices=None`` skips
+        that check (a folder's own report, compared but never run from)."""
         from ..models.resolve import is_user_module
 
         def bad(key: str, want: str) -> UsageError:
@@ -106,6 +110,8 @@ class ProfileSpec:
             if value is not None and not (isinstance(value, str) or (
                     isinstance(value, list) and all(isinstance(v, str) for v in value))):
                 raise bad(key, "a string or a list of strings")
+        if allow_devices is not None:
+            _check_devices(_names(matrix.get("device")) or ("host",), source, allow_devices)
         if matrix.get("data") is not None and not isinstance(matrix["data"], str):
             raise bad("data", "a dataset name or path")
         for key, least in _INTS.items():
@@ -123,6 +129,19 @@ class ProfileSpec:
         if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
             raise bad("input_shapes", "a list of NAME=1x3x640x640")
         return cls.of(**{**matrix, "input_shapes": shapes})
+
+
+def _check_devices(devices: Sequence[str], source: str, allowed: Sequence[str]) -> None:
+    from ..devices import list_devices
+
+    configured = {d.name for d in list_devices()} | {"host"}
+    for name in devices:
+        if name in allowed:
+            continue
+        if name.endswith(".toml") or name not in configured:
+            raise UsageError(f"{source} names device {name[:80]!r}, which is not a device configured here "
+                             f"({', '.join(sorted(configured))}); a baseline is data and cannot choose where models "
+                             f"are sent. To use it anyway, name it yourself: --allow-device {name[:80]}")
 
 
 __all__ = ["DEFAULT_TARGETS", "ProfileSpec"]

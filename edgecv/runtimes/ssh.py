@@ -2,13 +2,19 @@
 
 Uses the system's OpenSSH client in batch mode: keys or an agent only (never a password on a command
 line or a prompt), and ``StrictHostKeyChecking=yes`` so the board's host key must already be known
-(``known_hosts`` in the profile, else the user's own). Files are named by content hash in the profile's
-``workdir``, so a second run pushes nothing.
+(``known_hosts`` in the profile, else the user's own).
+
+The board's ``workdir`` is trusted only once checked there: a directory of the login user's own, not group- or
+world-writable (made with mode 700 when missing), so no other account on the board can plant or swap a file in
+it. Every file edgecv runs there -- the device script, the model, its sidecar -- is hashed on the board (the
+device Python's hashlib) before it is used: one that is missing or differs from the local bytes is pushed again,
+and checked again after the push. A name alone is never trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import shutil
 import subprocess
@@ -18,6 +24,48 @@ from ..devices import Device
 from ..devices.script import cached_device_script, script_digest
 from ..errors import EdgecvError, UsageError
 from .remote import RemoteSession
+
+DEFAULT_WORKDIR = "~/.cache/edgecv-device"  # the login user's home: private by default, unlike /tmp
+
+# Runs on the board as ``python3 - WORKDIR NAME SHA256 ...`` (program on stdin): makes or checks the private
+# workdir and says which of the named files hold exactly the expected bytes. Python 3.6+ and stdlib only.
+_CHECK = r"""
+import hashlib, json, os, stat, sys
+def out(**kw):
+    sys.stdout.write(json.dumps(kw)); sys.exit(0)
+wd = os.path.abspath(os.path.expanduser(sys.argv[1]))
+try:
+    os.makedirs(wd, mode=0o700)
+except FileExistsError:
+    pass
+except OSError as e:
+    out(error="cannot create %s: %s" % (wd, e.strerror))
+st = os.lstat(wd)
+if not stat.S_ISDIR(st.st_mode):
+    out(error="%s is not a directory (a symlink or a file is never used)" % wd)
+if st.st_uid != os.getuid():
+    out(error="%s belongs to another user (uid %d); edgecv uses only a workdir of its own" % (wd, st.st_uid))
+if st.st_mode & 0o022:
+    out(error="%s is group- or world-writable (mode %o); make it private (chmod 700) or choose another workdir"
+        % (wd, st.st_mode & 0o777))
+good = []
+args = sys.argv[2:]
+for name, digest in zip(args[::2], args[1::2]):
+    p = os.path.join(wd, name)
+    try:
+        s = os.lstat(p)
+        if not stat.S_ISREG(s.st_mode) or s.st_uid != os.getuid():
+            continue
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() == digest:
+            good.append(name)
+    except OSError:
+        pass
+out(workdir=wd, good=good)
+"""
 
 
 def ssh_command(device: Device) -> list[str]:
@@ -33,8 +81,12 @@ def ssh_command(device: Device) -> list[str]:
     return [*argv, "--", str(cfg["host"])]  # after "--", the destination can never be read as an option
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _remote(device: Device, command: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -45,34 +97,61 @@ def _remote(device: Device, command: str, stdin: bytes | None = None) -> subproc
     return out
 
 
-def push(device: Device, files: dict[Path, str]) -> None:
-    """Copy each local file to its remote path unless a file of that (content-hashed) name is there."""
-    workdir = device.ssh.get("workdir", "/tmp/edgecv")
-    listing = _remote(device, f"mkdir -p {shlex.quote(workdir)} && ls -1 {shlex.quote(workdir)}")
-    present = set(listing.stdout.decode(errors="replace").split())
-    for local, remote in files.items():
-        if Path(remote).name in present:
-            continue
+def _check(device: Device, expected: dict[str, str]) -> tuple[str, set[str]]:
+    """(the workdir's absolute path on the board, the names whose bytes there hash to what is expected)."""
+    python = device.ssh.get("python", "python3")
+    args = [device.ssh.get("workdir") or DEFAULT_WORKDIR]
+    for name, digest in expected.items():
+        args += [name, digest]
+    out = _remote(device, shlex.join([python, "-", *args]), _CHECK.encode())
+    try:
+        reply = json.loads(out.stdout.decode(errors="replace"))
+    except ValueError:
+        tail = out.stderr.decode(errors="replace").strip().splitlines()
+        raise EdgecvError(f"{device.name}: could not check the workdir with {python} "
+                          f"({tail[-1] if tail else f'exit {out.returncode}'})") from None
+    if "error" in reply:
+        raise EdgecvError(f"{device.name}: {reply['error']}")
+    return str(reply["workdir"]), set(reply.get("good", []))
+
+
+def push(device: Device, files: dict[Path, str]) -> str:
+    """Make sure the board's private workdir holds each local file under its name (``files``: local path ->
+    name in the workdir), byte for byte: anything missing or different is pushed, then every file is hashed on
+    the board once more. Returns the workdir's absolute path there."""
+    expected = {name: _sha256(local) for local, name in files.items()}
+    workdir, good = _check(device, expected)
+    stale = [(local, name) for local, name in files.items() if name not in good]
+    for local, name in stale:
+        remote = f"{workdir}/{name}"
         tmp = f"{remote}.part"
-        out = _remote(device, f"cat > {shlex.quote(tmp)} && mv {shlex.quote(tmp)} {shlex.quote(remote)}",
+        out = _remote(device, f"umask 077 && cat > {shlex.quote(tmp)} && mv -f {shlex.quote(tmp)} {shlex.quote(remote)}",
                       local.read_bytes())
         if out.returncode != 0:
-            raise EdgecvError(f"could not copy {local.name} to {device.name}: {out.stderr.decode().strip()}")
+            raise EdgecvError(f"could not copy {local.name} to {device.name}: "
+                              f"{out.stderr.decode(errors='replace').strip()}")
+    if stale:
+        _, good = _check(device, expected)
+        bad = sorted(set(expected) - good)
+        if bad:
+            raise EdgecvError(f"{device.name}: {', '.join(bad)} in {workdir} differ from what was pushed; "
+                              "not running them")
+    return workdir
 
 
 def open_over_ssh(device: Device, path: Path, runtime: str, threads: int | None) -> RemoteSession:
     if not device.ssh.get("host"):
         raise UsageError(f"device {device.name} has no [ssh] host in {device.file}")
-    workdir = device.ssh.get("workdir", "/tmp/edgecv")
     path = Path(path)
-    script = f"{workdir}/edgecv_device-{script_digest()}.pyz"
-    model = f"{workdir}/{_digest(path)}-{path.name}"
+    script = f"edgecv_device-{script_digest()}.pyz"
+    model = f"{_sha256(path)[:16]}-{path.name}"
     files = {cached_device_script(): script, path: model}
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
         files[sidecar] = model + ".json"
-    push(device, files)
-    command = [device.ssh.get("python", "python3"), script, "serve", model, "--runtime", runtime]
+    workdir = push(device, files)
+    command = [device.ssh.get("python", "python3"), f"{workdir}/{script}", "serve", f"{workdir}/{model}",
+               "--runtime", runtime]
     if threads:
         command += ["--threads", str(threads)]
     return RemoteSession([*ssh_command(device), shlex.join(command)], None, f"{device.name} ({device.ssh['host']})")
