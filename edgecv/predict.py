@@ -13,6 +13,7 @@ from typing import Any
 from .artifact import writable
 from .data.base import IMAGE_SUFFIXES, read_image
 from .errors import EdgecvError, UsageError
+from .portable.image import natural_key
 from .portable.postprocess import Pipeline
 from .portable.segmentation import class_shares, mask_names, write_mask_png
 from .runtimes import load
@@ -23,7 +24,7 @@ def image_paths(args: list[str]) -> list[Path]:
     for arg in args:
         p = Path(arg)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            found = sorted((q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()), key=natural_key)
             if not found:
                 raise UsageError(f"no images in {arg}")
             paths += found

@@ -57,3 +57,33 @@ def check_memory(what: str, images: int, height: int, width: int | None = None,
     if free is not None and need > free:
         raise UsageError(f"{what} needs about {need / 2**30:,.1f} GiB of memory and {free / 2**30:,.1f} GiB is "
                          f"free; {hint}")
+
+
+def read_limited(path, what: str, max_bytes: int, binary: bool = False):
+    """A regular file's text (or bytes), refused in one line when it is not a regular file (``/dev/zero``, a
+    FIFO, a folder) or is larger than ``max_bytes``: reading it must never run this machine out of memory."""
+    import stat
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise UsageError(f"{what} {path} is not a regular file")
+            if st.st_size > max_bytes:
+                raise UsageError(f"{what} {path} is {st.st_size / 2**20:,.0f} MiB; more than the {max_bytes / 2**20:,.0f} "
+                                 "MiB such a file can be")
+            data = f.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{what} not found: {path}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise UsageError(f"{what} {path} grew past {max_bytes / 2**20:,.0f} MiB while being read")
+    if binary:
+        return data
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None

@@ -50,7 +50,7 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
             raise UsageError(f"{Path(str(target)).name} is not an edgecv detector (task {meta.get('task')!r}): "
                              "track needs boxes")
         pipe = Pipeline(meta)
-        runs = _builtin(meta, sequences) if data else [("frames", _files(frames or [], log), truth)]
+        runs = _builtin(meta, sequences) if data else [("frames", _files(frames or [], log, truth), truth)]
         report_seqs, scored, timing = run_sequences(
             session, pipe, runs, lambda: Tracker(iou_threshold, max_age, min_hits, per_class), out, log, embed)
         report = {"model": meta.get("model"), "precision": meta.get("precision"), "target": str(target),
@@ -77,9 +77,9 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, Iterable[np
         out.mkdir(parents=True, exist_ok=True)
     for name, images, truth in runs:
         trk = new_tracker()
-        lines, frames, count = [], [], 0
+        lines, frames, count, readable = [], [], 0, 0
         for k, image in enumerate(images, 1):
-            count = k
+            count, readable = k, readable + (image is not None)
             start = time.perf_counter()
             if image is None:  # an unreadable frame (said when it was read): a frame without detections
                 det = []
@@ -97,6 +97,8 @@ def run_sequences(session, pipe: Pipeline, runs: Iterable[tuple[str, Iterable[np
 
                 ids, gt_boxes = truth.get(k, (np.zeros(0, int), np.zeros((0, 4))))
                 frames.append(frame_data(ids, gt_boxes, tracks[:, 0], tracks[:, 1:5]))
+        if count and not readable:
+            raise EdgecvError(f"{name}: none of its {count} frame(s) could be read")
         entry: dict[str, Any] = {"name": name, "frames": count, "tracks": len({ln.split(",")[1] for ln in lines})}
         if out is not None:
             path = out / f"{name}.txt"
@@ -178,13 +180,17 @@ def _builtin(meta: dict[str, Any], count: int | None) -> Iterable[tuple[str, lis
         yield f"{BUILTIN}-{index:02d}", [f.image for f in seq], truth
 
 
-def _files(frames: list[str], log: Callable[[str], None]) -> Iterable[np.ndarray | None]:
+def _files(frames: list[str], log: Callable[[str], None], truth: dict | None = None) -> Iterable[np.ndarray | None]:
     """The frames, read one at a time as they are tracked (a long video's frames never all sit in memory); an
-    unreadable one is said and comes as None, so the frames after it keep their numbers."""
+    unreadable one is said and comes as None, so the frames after it keep their numbers. Ground truth for
+    frames beyond the last one is refused before any work (its boxes would silently not count)."""
     from .data.base import read_image
     from .predict import image_paths
 
     paths = image_paths(frames)  # missing files and empty folders are said before any work
+    if truth and max(truth) > len(paths):
+        raise UsageError(f"--gt has boxes up to frame {max(truth)}, but there are {len(paths)} frames: pass every "
+                         "frame the ground truth covers (frames are numbered from 1 in natural name order)")
 
     def read() -> Iterable[np.ndarray | None]:
         for path in paths:
@@ -197,27 +203,49 @@ def _files(frames: list[str], log: Callable[[str], None]) -> Iterable[np.ndarray
     return read()
 
 
+GT_MAX_BYTES = 512 * 2**20  # a MOT ground-truth file of a long video is tens of MB; /dev/zero is not one
+_ID_MAX = 2**31 - 1
+
+
+def _whole(text: str, what: str, least: int) -> int:
+    value = float(text)
+    if not np.isfinite(value) or value != int(value) or not least <= value <= _ID_MAX:
+        raise ValueError(f"{what} {text.strip()!r} is not a whole number from {least} to {_ID_MAX}")
+    return int(value)
+
+
 def _read_gt(path: str | None) -> dict[int, tuple[np.ndarray, np.ndarray]] | None:
-    """MOT-format ground truth: ``frame,id,left,top,width,height[,...]`` per line (frames from 1)."""
+    """MOT-format ground truth: ``frame,id,left,top,width,height[,...]`` per line (frames from 1). Checked as
+    TrackEval's own loader would: whole frame numbers and ids, finite boxes, one box per id and frame, and at
+    least one box; a regular file of bounded size only."""
     if path is None:
         return None
+    from .resources import read_limited
+
+    text = read_limited(path, "--gt", GT_MAX_BYTES)
     truth: dict[int, tuple[list[int], list[list[float]]]] = {}
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read --gt {path}: {exc}") from None
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
+        fields = line.split(",")
+        if len(fields) < 6:
+            raise UsageError(f"--gt {path}, line {n}: expected frame,id,left,top,width,height")
         try:
-            frame, ident, left, top, width, height = (float(v) for v in line.split(",")[:6])
-        except ValueError:
-            raise UsageError(f"--gt {path}, line {n}: expected frame,id,left,top,width,height") from None
-        if not (np.isfinite([left, top, width, height]).all() and width >= 0 and height >= 0 and frame >= 1):
-            raise UsageError(f"--gt {path}, line {n}: a box needs finite coordinates and a size >= 0")
-        ids, boxes = truth.setdefault(int(frame), ([], []))
-        ids.append(int(ident))
+            frame, ident = _whole(fields[0], "frame", 1), _whole(fields[1], "id", 0)
+            left, top, width, height = (float(v) for v in fields[2:6])
+        except ValueError as exc:
+            why = str(exc) if "whole number" in str(exc) else "expected frame,id,left,top,width,height as numbers"
+            raise UsageError(f"--gt {path}, line {n}: {why}") from None
+        if not (np.isfinite([left, top, width, height]).all() and width >= 0 and height >= 0
+                and max(abs(left), abs(top), width, height) < 1e7):
+            raise UsageError(f"--gt {path}, line {n}: a box needs finite coordinates (under 1e7) and a size >= 0")
+        ids, boxes = truth.setdefault(frame, ([], []))
+        if ident in ids:
+            raise UsageError(f"--gt {path}, line {n}: id {ident} appears twice in frame {frame}")
+        ids.append(ident)
         boxes.append([left, top, left + width, top + height])
+    if not truth:
+        raise UsageError(f"--gt {path} has no boxes: nothing to score against")
     return {k: (np.array(i, int), np.array(b, float).reshape(-1, 4)) for k, (i, b) in truth.items()}
 
 

@@ -44,6 +44,21 @@ def cli(debug: bool) -> None:
     """Export, run and profile computer-vision models for edge devices."""
 
 
+class Finite(click.FloatRange):
+    """The CLI's one float type: a number within its range, never NaN or infinity (click's ``FloatRange`` lets
+    ``nan`` through every bound, and a NaN limit passes every comparison)."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+
 def key_values(pairs: tuple[str, ...], hint: str = "--model-arg") -> dict[str, Any]:
     """``("a=1", "b=x")`` -> ``{"a": 1, "b": "x"}``: values are Python literals where they parse as one."""
     import ast

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import EdgecvError, UsageError
-from .app import cli
+from .app import Finite, cli
 
 
 @cli.command("export")
@@ -44,7 +44,7 @@ from .app import cli
               "between int8 and float in both accuracy and speed.")
 @click.option("--float-ops", metavar="TYPE,...", help="int8: run every op of these types in float, int8 around them "
               "(HARD_SWISH in TFLite, HardSwish in ONNX): for ops whose int8 kernel is slower than float.")
-@click.option("--max-drop", type=click.FloatRange(0, 1), metavar="D", help="int8: search calibrations, then layers "
+@click.option("--max-drop", type=Finite(0, 1), metavar="D", help="int8: search calibrations, then layers "
               "kept in float, for the int8 file within D of fp32 (a fraction: 0.005 = half a point).")
 @click.option("--out", type=click.Path(file_okay=False), default="exports", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")

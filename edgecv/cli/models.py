@@ -8,7 +8,7 @@ import click
 
 from ..errors import UsageError
 from ..metrics import HEADLINE
-from .app import cli, key_values
+from .app import Finite, cli, key_values
 
 
 @cli.command("models")
@@ -47,7 +47,7 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 @click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the dataset's render size for built-ins, "
               "else the model's).")
 @click.option("--batch", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True, help="AdamW peak learning rate.")
+@click.option("--lr", type=Finite(0, min_open=True), default=2e-3, show_default=True, help="AdamW peak learning rate.")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/train", show_default=True,
               help="Folder for best.safetensors, last.safetensors and results.json.")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Start from these weights (fine-tune); a head "
@@ -63,15 +63,15 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 @click.option("--head-init", type=click.Choice(["model", "zero"]), default="model", show_default=True,
               help="Classifier from scratch: the architecture's own init of the last layer, or zeros (use zero for "
               "EfficientNets on few classes: their own init makes large random logits, and the features collapse).")
-@click.option("--fliplr", type=click.FloatRange(0, 1), help="Probability of a horizontal mirror (default 0.5, or 0 "
+@click.option("--fliplr", type=Finite(0, 1), help="Probability of a horizontal mirror (default 0.5, or 0 "
               "for data whose classes are not mirror images, like the built-in digits; say 0 for text, arrows, signs).")
-@click.option("--shift", type=click.FloatRange(0, 1, max_open=True), default=1 / 16, show_default="1/16",
+@click.option("--shift", type=Finite(0, 1, max_open=True), default=1 / 16, show_default="1/16",
               help="Classification: random shift, as a fraction of the image side.")
-@click.option("--scale", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--scale", type=Finite(0, 1, max_open=True), default=0.0, show_default=True,
               help="Random zoom in or out by up to this fraction (boxes follow).")
-@click.option("--colour", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--colour", type=Finite(0, 1, max_open=True), default=0.0, show_default=True,
               help="Random brightness and contrast jitter by up to this fraction.")
-@click.option("--mosaic", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+@click.option("--mosaic", type=Finite(0, 1), default=0.0, show_default=True,
               help="Detection: probability of a 2x2 mosaic of four training images.")
 def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int, lr: float, out: str,
               weights: str | None, limit: int | None, val_limit: int | None, seed: int, workers: int,

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import EdgecvError, UsageError
-from .app import cli
+from .app import Finite, cli
 
 
 def executor_options(command):
@@ -36,10 +36,10 @@ def executor_options(command):
 @click.option("--batch", type=click.IntRange(1), default=1, show_default=True,
               help="Batch for the throughput figure (a dynamic batch dim takes it).")
 @click.option("--threads", type=click.IntRange(1), help="Threads for every runtime (default: the cores available).")
-@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
-@click.option("--iters", type=click.IntRange(1), default=50, show_default=True, help="Timed calls (at least).")
-@click.option("--min-time", type=click.FloatRange(0), default=1.0, show_default=True, help="Seconds of timed calls (at least).")
-@click.option("--timeout", type=click.FloatRange(1), default=900, show_default=True, help="Seconds before a cell is given up.")
+@click.option("--warmup", type=click.IntRange(0, 100_000), default=10, show_default=True)
+@click.option("--iters", type=click.IntRange(1, 1_000_000), default=50, show_default=True, help="Timed calls (at least).")
+@click.option("--min-time", type=Finite(0, 3600), default=1.0, show_default=True, help="Seconds of timed calls (at least).")
+@click.option("--timeout", type=Finite(1, 86400), default=900, show_default=True, help="Seconds before a cell is given up.")
 @click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
               help="Report folder; rerunning the same profile there resumes; another profile goes to OUT-2, ...")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
@@ -92,13 +92,13 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @cli.command("check")
 @click.option("--baseline", required=True, type=click.Path(dir_okay=False), help="A report from edgecv profile --json.")
 @click.option("--current", type=click.Path(dir_okay=False), help="Compare with this report instead of re-profiling.")
-@click.option("--max-drop", type=click.FloatRange(0), default=0.01, show_default=True,
+@click.option("--max-drop", type=Finite(0, 1), default=0.01, show_default=True,
               help="Allowed top-1 (classifiers) or mIoU (segmentation) drop as a fraction (0.01 = 1 point).")
-@click.option("--max-drop-map", type=click.FloatRange(0), default=0.015, show_default=True,
+@click.option("--max-drop-map", type=Finite(0, 1), default=0.015, show_default=True,
               help="Allowed mAP50-95 drop as a fraction (0.015 = 1.5 points).")
-@click.option("--max-size-growth", type=click.FloatRange(0), default=0.05, show_default=True,
+@click.option("--max-size-growth", type=Finite(0, 1000), default=0.05, show_default=True,
               help="Allowed file-size growth (0.05 = +5%).")
-@click.option("--max-latency-growth", type=click.FloatRange(0), help="Also fail when p50 grows by more (0.5 = +50%).")
+@click.option("--max-latency-growth", type=Finite(0, 1000), help="Also fail when p50 grows by more (0.5 = +50%).")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), help="Write JUnit XML here.")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="Write a Markdown summary here.")
 @click.option("--out", type=click.Path(file_okay=False), default="profile-check", show_default=True,

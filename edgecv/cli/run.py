@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import EdgecvError
-from .app import cli, runtime_options
+from .app import Finite, cli, runtime_options
 
 
 @cli.command("track")
@@ -23,7 +23,7 @@ from .app import cli, runtime_options
 @click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt).")
 @click.option("--device", help="A device profile name or .toml: host (default), rpi4, rpi5, ...")
 @click.option("--threads", type=click.IntRange(1), help="Runtime threads.")
-@click.option("--iou", "iou_threshold", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+@click.option("--iou", "iou_threshold", type=Finite(0, 1), default=0.1, show_default=True,
               help="Least IoU between a track's predicted box and a detection to match them.")
 @click.option("--max-age", type=click.IntRange(0), default=10, show_default=True,
               help="Frames a track survives unmatched.")

@@ -36,7 +36,12 @@ def predict(path: Path, images: list[str], runtime: str | None, threads: int | N
     pipe, results, infer_ms = Pipeline(metadata), [], []
     paths = list_images(images)
     for image_path, mask_name in zip(paths, mask_names(paths)):
-        image = read_image(image_path)
+        try:
+            image = read_image(image_path)
+        except DeviceError as exc:  # as the host does: said, skipped, the batch goes on
+            print(f"edgecv_device: warning: skipping {image_path}: {exc}", file=sys.stderr)
+            results.append({"image": str(image_path), "error": str(exc), "predictions": []})
+            continue
         x, geo = pipe.prepare(image)
         t0 = time.perf_counter()
         outs = run_float(model, x)
@@ -44,6 +49,8 @@ def predict(path: Path, images: list[str], runtime: str | None, threads: int | N
         results.append({"image": str(image_path), "predictions": pipe.predictions(outs, geo, image.shape[:2], top)})
         if masks is not None and metadata["task"] == "segmentation":  # the class map as a VOC palette PNG
             results[-1]["mask"] = str(write_mask_png(masks / mask_name, pipe.segment(outs, geo, image.shape[:2])))
+    if not infer_ms:
+        raise DeviceError(f"none of the {len(paths)} image(s) could be read")
     steady = sorted(infer_ms[1:]) or infer_ms
     timing = {"init_ms": round(init_ms, 3), "first_ms": round(infer_ms[0], 3),
               "p50_ms": round(steady[len(steady) // 2], 3), "images": len(infer_ms)}
@@ -61,8 +68,16 @@ def track(path: Path, frames: list[str], runtime: str | None, threads: int | Non
     metadata = match_outputs(metadata, [o["name"] for o in model.outputs])
     quantization_from_metadata(model, metadata)
     pipe, tracker, lines, det_ms, trk_ms = Pipeline(metadata), Tracker(iou, max_age, min_hits), [], [], []
+    read = 0
     for k, image_path in enumerate(list_images(frames), 1):
-        image = read_image(image_path)
+        try:
+            image = read_image(image_path)
+        except DeviceError as exc:  # as the host does: a frame without detections, so the later ones keep numbers
+            print(f"edgecv_device: warning: frame {image_path} is unreadable ({exc}); tracked as a frame without "
+                  "detections", file=sys.stderr)
+            lines += mot_lines(k, update_from(tracker, []))
+            continue
+        read += 1
         t0 = time.perf_counter()
         x, geo = pipe.prepare(image)
         det = pipe.predictions(run_float(model, x), geo, image.shape[:2])
@@ -71,18 +86,36 @@ def track(path: Path, frames: list[str], runtime: str | None, threads: int | Non
         trk_ms.append((time.perf_counter() - t1) * 1e3)
         det_ms.append((t1 - t0) * 1e3)
         lines += mot_lines(k, tracks)
+    if not read:
+        raise DeviceError("none of the frames could be read")
     return lines, {**timing_summary(det_ms, trk_ms), "environment": environment(model)}
 
 
 def print_predictions(report: dict) -> None:
     for r in report["results"]:
         print(r["image"])
+        if "error" in r:
+            print(f"  skipped: {r['error']}")
+            continue
         for p in r["predictions"] or [{"label": "(nothing detected)", "score": math.nan}]:
             box = " [" + ", ".join(f"{v:.1f}" for v in p["box"]) + "]" if "box" in p else ""
             print(f"  {p['score']:.3f}  {p['label']}{box}")
     t, env = report["timing"], report["environment"]
     print(f"{t['images']} image(s) with {env['runtime']} {env['runtime_version']} on {env['machine']}: "
           f"init {t['init_ms']:.1f} ms, first {t['first_ms']:.2f} ms, median {t['p50_ms']:.2f} ms")
+
+
+def _number(kind, low: float, high: float):
+    """An argparse type: a finite ``kind`` (int or float) from ``low`` to ``high``, else a usage error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text!r} is not between {low} and {high}")
+        return value
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,21 +127,21 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("model", type=Path)
         p.add_argument("--runtime", choices=["onnxruntime", "litert"])
-        p.add_argument("--threads", type=int)
+        p.add_argument("--threads", type=_number(int, 1, 4096))
         if name == "predict":
             p.add_argument("images", nargs="+")
-            p.add_argument("--top", type=int, default=5)
+            p.add_argument("--top", type=_number(int, 1, 100_000), default=5)
             p.add_argument("--masks", type=Path, help="Segmentation: write each class map here as a palette PNG.")
         if name == "track":
             p.add_argument("frames", nargs="+", help="Frame images or folders, in order.")
-            p.add_argument("--iou", type=float, default=0.1)
-            p.add_argument("--max-age", type=int, default=10)
-            p.add_argument("--min-hits", type=int, default=3)
+            p.add_argument("--iou", type=_number(float, 0, 1), default=0.1)
+            p.add_argument("--max-age", type=_number(int, 0, 100_000), default=10)
+            p.add_argument("--min-hits", type=_number(int, 1, 100_000), default=3)
         if name == "bench":
-            p.add_argument("--warmup", type=int, default=5)
-            p.add_argument("--iters", type=int, default=50)
+            p.add_argument("--warmup", type=_number(int, 0, 100_000), default=5)
+            p.add_argument("--iters", type=_number(int, 1, 1_000_000), default=50)
             p.add_argument("--imgsz", help="Height/width of dynamic image inputs: N or HxW (default: 640).")
-            p.add_argument("--batch", type=int, default=1, help="A dynamic batch dim (default 1).")
+            p.add_argument("--batch", type=_number(int, 1, 4096), default=1, help="A dynamic batch dim (default 1).")
             p.add_argument("--input-shape", action="append", default=[], metavar="NAME=1x3x640x640")
         if name != "serve":
             p.add_argument("--json", action="store_true")

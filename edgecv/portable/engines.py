@@ -168,6 +168,11 @@ def open_model(path: Path, runtime: str | None = None, threads: int | None = Non
     if runtime not in ("onnxruntime", "litert"):
         raise DeviceError(f"{path.name}: no runtime for {path.suffix or 'this file'} here (use .onnx or .tflite)")
     cls = OnnxModel if runtime == "onnxruntime" else LiteRTModel
+    if threads is not None:  # more threads than cores hangs onnxruntime and crashes LiteRT: capped, never passed on
+        if threads < 1:
+            raise DeviceError(f"--threads must be at least 1, not {threads}")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        threads = min(threads, cores or 1)
     try:
         return cls(path, threads)
     except ImportError as exc:

@@ -149,12 +149,20 @@ def _decode_png(data: bytes) -> np.ndarray:
     return pixels[:, :, :3]
 
 
+def natural_key(path: Path) -> list:
+    """Sort key that puts ``frame2`` before ``frame10`` (numbers compared as numbers): frames named 1, 2, ... 10
+    without zero padding must be tracked in their real order, not as strings (1, 10, 11, ..., 2)."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
+
+
 def list_images(args: list[str]) -> list[Path]:
     paths = []
     for arg in args:
         p = Path(arg)
         if p.is_dir():
-            paths += sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file())
+            paths += sorted((q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()), key=natural_key)
         elif p.is_file():
             paths.append(p)
         else:

@@ -10,6 +10,7 @@ checked only when asked, as a ratio, since CI machines are noisy. New rows are r
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .cells import md_cell, xml_text
-from .row import KEY_FIELDS, Row
+from .row import ACCURACY_KEYS, KEY_FIELDS, Row
 
 
 @dataclass
@@ -45,27 +46,36 @@ class Verdict:
         return " ".join(str(v) for v in self.key.split("|") if v not in ("None", "cpu", "host", "1"))
 
 
+REPORT_MAX_BYTES = 256 * 2**20  # a profile of thousands of rows is a few MB
+
+
 def read_report(path: str | Path, what: str = "baseline") -> dict[str, Any]:
     """A file written by ``edgecv profile --json`` (or ``results.json``); anything else is a usage error."""
+    from ..resources import read_limited
+
+    text = read_limited(path, what, REPORT_MAX_BYTES)  # a regular file of bounded size: never /dev/zero
     try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        report = json.loads(text)
         for row in map(Row.from_dict, report["rows"]):
-            _check_types(row)
+            _check_types(row, finite=what == "baseline")
     except FileNotFoundError:
         raise UsageError(f"{what} not found: {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise UsageError(f"{what} {path} is not an edgecv profile report ({type(exc).__name__}: {exc})") from None
     return report
 
 
-def _check_types(row: Row) -> None:
-    """What ``compare`` reads must be what it claims to be (a baseline is data from anywhere)."""
+def _check_types(row: Row, finite: bool) -> None:
+    """What ``compare`` reads must be what it claims to be (a baseline is data from anywhere). A baseline's
+    figures must be finite too; a current report's non-finite figure fails its row in ``compare`` instead."""
     for name in KEY_FIELDS:
         getattr(row, name)
     for name, value in (("size_mb", row.size_mb), ("p50", row.p50 if isinstance(row.latency_ms, dict) else None),
                         ("accuracy", row.accuracy)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise TypeError(f"a row's {name} is {value!r}, not a number")
+        if finite and value is not None and not math.isfinite(value):
+            raise ValueError(f"a row's {name} is {value!r}, not a finite number")
     if row.latency_ms is not None and not isinstance(row.latency_ms, dict):
         raise TypeError("a row's latency_ms is not an object")
 
@@ -82,11 +92,24 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], limits: Limits) -
         reasons = []
         if not new.ok:
             reasons.append(f"failed: {new.error}")
+        elif _non_finite(new):
+            reasons.append(f"{_non_finite(new)} is not a finite number: nothing to gate on")
         elif old.ok:
             reasons += _regressions(old, new, limits)
         verdicts.append(Verdict(key, "fail" if reasons else "pass", reasons, old, new))
     verdicts += [Verdict(key, "new", [], None, new) for key, new in after.items() if key not in before]
     return verdicts
+
+
+def _non_finite(row: Row) -> str | None:
+    """The first figure of a row that is NaN or infinite (a NaN passes every comparison, so it must fail here)."""
+    values = {"size_mb": row.size_mb, "p50": row.p50}
+    for name in ACCURACY_KEYS:
+        values[name] = getattr(row, name, None)
+    for name, value in values.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isfinite(value):
+            return name
+    return None
 
 
 def _regressions(old: Row, new: Row, limits: Limits) -> list[str]:

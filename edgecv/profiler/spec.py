@@ -21,7 +21,9 @@ from ..errors import UsageError
 DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n",
                    "lraspp_mobilenet_v3_large")  # every model with default weights: all three tasks
 _LISTS = ("format", "precision", "runtime", "provider", "device")  # comma-separated strings or lists of them
-_INTS = {"limit": 1, "batch": 1, "threads": 1, "warmup": 0, "iters": 1, "track": 0}  # name -> smallest allowed value
+# name -> (smallest, largest) allowed value: a baseline is data, and iters = 10**9 would hold CI for days
+_INTS = {"limit": (1, 10**8), "batch": (1, 4096), "threads": (1, 4096), "warmup": (0, 100_000), "iters": (1, 1_000_000),
+         "track": (0, 10_000)}
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
@@ -114,10 +116,10 @@ class ProfileSpec:
             _check_devices(_names(matrix.get("device")) or ("host",), source, allow_devices)
         if matrix.get("data") is not None and not isinstance(matrix["data"], str):
             raise bad("data", "a dataset name or path")
-        for key, least in _INTS.items():
+        for key, (least, most) in _INTS.items():
             value = matrix.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-                raise bad(key, f"an integer of at least {least}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most):
+                raise bad(key, f"an integer from {least} to {most}")
         imgsz = matrix.get("imgsz")
         if imgsz is not None and (isinstance(imgsz, bool) or not isinstance(imgsz, (int, str))):
             raise bad("imgsz", "N or HxW")
