@@ -9,7 +9,6 @@ library by the on-device core (``edgecv/portable/metadata.py``), whose readers a
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 import tempfile
@@ -131,11 +130,16 @@ def read_metadata(path: str | Path) -> dict[str, Any] | None:
     fmt = format_of(path)
     if fmt is None:
         raise UsageError(f"{path.name}: not a model file edgecv reads ({', '.join(sorted(suffixes()))})")
+    from .portable.contract import ContractError, parse_metadata
+
     try:
         text = exporter_class(fmt).read_metadata_text(path)
     except (struct.error, IndexError, ValueError) as exc:
         raise UsageError(f"{path.name} is not a readable {path.suffix[1:]} model ({exc})") from None
-    return json.loads(text) if text else None
+    try:
+        return parse_metadata(text, path.name)  # the contract, checked once where it is read
+    except ContractError as exc:
+        raise UsageError(str(exc)) from None
 
 
 __all__ = ["Artifact", "METADATA_KEY", "artifact_name", "onnx_metadata_props", "read_metadata", "sidecar_path",

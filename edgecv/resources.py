@@ -6,9 +6,14 @@ import os
 import sys
 
 from .errors import UsageError
+from .portable.memory import (  # noqa: F401  (the one estimate; re-exported)
+    IMAGE_BYTES_PER_PIXEL,
+    NETWORK_BYTES_PER_PIXEL,
+    OutOfMemory,
+    available_bytes,
+    check_fits,
+)
 
-NETWORK_BYTES_PER_PIXEL = 128  # running a CNN: ~32 float32 values live per input pixel (stem, a few feature maps)
-IMAGE_BYTES_PER_PIXEL = 12  # holding a preprocessed float32 RGB image
 _warned: set[tuple[int, int, str]] = set()
 
 
@@ -37,26 +42,13 @@ def cap_threads(threads: int | None, device=None) -> int | None:
     return threads
 
 
-def available_bytes() -> int | None:
-    """MemAvailable (Linux), or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def check_memory(what: str, images: int, height: int, width: int | None = None,
                  bytes_per_pixel: int = NETWORK_BYTES_PER_PIXEL, hint: str = "use a smaller --imgsz") -> None:
     """Refuse, before starting, work whose rough memory need exceeds what this machine has free."""
-    need = images * height * (width or height) * bytes_per_pixel
-    free = available_bytes()
-    if free is not None and need > free:
-        raise UsageError(f"{what} needs about {need / 2**30:,.1f} GiB of memory and {free / 2**30:,.1f} GiB is "
-                         f"free; {hint}")
+    try:
+        check_fits(what, images * height * (width or height) * bytes_per_pixel, hint)
+    except OutOfMemory as exc:
+        raise UsageError(str(exc)) from None
 
 
 def read_limited(path, what: str, max_bytes: int, binary: bool = False):

@@ -17,7 +17,9 @@ def check_box(where: str, cls: float, x1: float, y1: float, x2: float, y2: float
     shown = shown or " ".join(f"{v:g}" for v in (x1, y1, x2, y2))
     if not all(math.isfinite(v) for v in values):
         raise DataError(f"{where}: a value is not a finite number (class {cls:g}, box {shown})")
-    if cls != int(cls) or not 0 <= cls < num_classes:
+    if cls != int(cls):
+        raise DataError(f"{where}: class {cls!r} is not a whole class index (0..{num_classes - 1})")
+    if not 0 <= cls < num_classes:
         raise DataError(f"{where}: class {cls:g} out of range 0..{num_classes - 1}")
     if x2 <= x1 or y2 <= y1 or min(x1, y1) < -tolerance or x2 > width + tolerance or y2 > height + tolerance:
         image = "the image (coordinates are 0-1)" if (width, height) == (1.0, 1.0) else f"its {width:g}x{height:g} image"

@@ -26,24 +26,49 @@ def is_voc(path: Path) -> bool:
 
 
 def read_mask(path: Path, num_classes: int) -> np.ndarray:
-    """A class map as ``[H, W]`` uint8, or a DataError naming the file and what is wrong with it."""
+    """A class map as ``[H, W]`` uint8, or a DataError naming the file and what is wrong with it. Only PNG (a
+    lossy JPEG moves class indices); palette, greyscale (8 or 16 bit, with or without alpha) and VOC-palette RGB."""
+    import warnings
+
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise DataError(f"cannot read mask {path}: {im.width}x{im.height} is more than {MAX_PIXELS} pixels")
-            if im.mode in ("P", "L"):
-                mask = np.asarray(im if im.mode == "L" else im.convert("P"), np.uint8).copy()
-            else:
-                mask = _from_colours(np.asarray(im.convert("RGB")), path)
-    except OSError as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise DataError(f"cannot read mask {path}: {im.width}x{im.height} is more than {MAX_PIXELS} pixels")
+                if im.format != "PNG":
+                    raise DataError(f"mask {path} holds {im.format or 'unknown'} data, not PNG: class maps must be "
+                                    "lossless (a JPEG's compression changes class indices)")
+                mask = _indices(im, path)
+    except DataError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(f"cannot read mask {path}: {exc}") from None
     bad = np.unique(mask[(mask >= num_classes) & (mask != IGNORE)])
     if len(bad):
         raise DataError(f"{path} has class values {bad[:5].tolist()} but there are {num_classes} classes "
                         f"(0..{num_classes - 1}, {IGNORE} = ignore)")
     return mask
+
+
+def _indices(im, path: Path) -> np.ndarray:
+    """The class index of each pixel of an open PNG, by its mode."""
+    mode = im.mode
+    if mode in ("P", "PA"):
+        return np.asarray(im.getchannel(0) if mode == "PA" else im, np.uint8).copy()
+    if mode in ("L", "LA", "1"):
+        return np.asarray(im.getchannel(0) if mode == "LA" else im.convert("L") if mode == "1" else im, np.uint8).copy()
+    if mode.startswith("I"):  # 16-bit greyscale (I;16, I;16B) or 32-bit: values are indices, so they must fit
+        values = np.asarray(im, dtype=np.int64)
+        if values.size and (values.min() < 0 or values.max() > 255):
+            raise DataError(f"mask {path} is {mode} greyscale with values up to {int(values.max())}; class indices are "
+                            f"0..{IGNORE} ({IGNORE} = ignore)")
+        return values.astype(np.uint8)
+    if mode in ("RGB", "RGBA"):
+        return _from_colours(np.asarray(im.convert("RGB")), path)
+    raise DataError(f"mask {path} is a {mode} PNG; class maps are palette, greyscale or VOC-palette RGB")
 
 
 def _from_colours(rgb: np.ndarray, path: Path) -> np.ndarray:

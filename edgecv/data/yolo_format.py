@@ -24,12 +24,17 @@ from .labels import check_box
 TOLERANCE = 1e-3  # rounding slack for normalised coordinates written with few decimals
 
 
+DATA_YAML_MAX_BYTES = 16 * 2**20
+MAX_NAME_CHARS = 1000
+
+
 def read_data_yaml(path: Path) -> dict:
+    from ..resources import read_limited
+
     yaml = import_optional("yaml", extra=None, package="pyyaml")
+    text = read_limited(path, "data file", DATA_YAML_MAX_BYTES)  # a regular file of bounded size
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+        spec = yaml.safe_load(text)
     except yaml.YAMLError as exc:  # its messages span lines: keep the problem and where it is
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -38,6 +43,15 @@ def read_data_yaml(path: Path) -> dict:
     if not isinstance(spec, dict):
         raise DataError(f"{path} is not a mapping with train/val/names")
     return spec
+
+
+def _name(value, path: Path) -> str:
+    """A class name is a string or a number: a nested list or mapping (a YAML alias bomb expands to gigabytes
+    when printed) is refused."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or len(str(value)) > MAX_NAME_CHARS:
+        raise DataError(f"{path}: each class name must be a string of at most {MAX_NAME_CHARS} characters, not a "
+                        f"{type(value).__name__}")
+    return str(value)
 
 
 def _names(spec: dict, path: Path) -> list[str]:
@@ -49,17 +63,19 @@ def _names(spec: dict, path: Path) -> list[str]:
             raise DataError(f"{path}: names keys must be class indices") from exc
         if keys != list(range(len(keys))):
             raise DataError(f"{path}: names must be numbered 0..{len(keys) - 1} without gaps")
-        return [str(names[k]) for k in keys]
+        return [_name(names[k], path) for k in keys]
     if isinstance(names, list) and names:
-        return [str(n) for n in names]
+        return [_name(n, path) for n in names]
     raise DataError(f"{path}: 'names' must list the class names")
 
 
 def open_data_yaml(path: Path, split: str) -> Dataset:
     spec = read_data_yaml(path)
-    root = Path(spec.get("path") or path.parent)
-    if not root.is_absolute():
-        root = path.parent / root
+    root = path.parent  # relative entries resolve against the yaml's folder ...
+    if spec.get("path"):  # ... or against its path:, itself relative to that folder when not absolute
+        if not isinstance(spec["path"], str):
+            raise DataError(f"{path}: path must be a folder name")
+        root = root / Path(spec["path"]).expanduser()
     entry = spec.get(split)
     if not entry:
         raise DataError(f"{path} has no '{split}' entry")

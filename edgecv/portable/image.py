@@ -47,6 +47,12 @@ def read_image(path: Path) -> np.ndarray:
             if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: scale, never clip to white
                 wide = np.asarray(im).astype(np.float32)
                 arr = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+            elif im.mode == "F":  # float grey (TIFF): 0-1 is scaled to 0-255, a 0-255 image kept; never black
+                wide = np.asarray(im, np.float64)
+                if not np.isfinite(wide).all():
+                    raise ValueError("a float image with NaN or infinite pixels")
+                scale = 255.0 if wide.size and wide.max() <= 1.0 else 1.0
+                arr = np.clip(np.rint(wide * scale), 0, 255).astype(np.uint8)
             else:
                 arr = np.asarray(im.convert("L" if im.mode in ("L", "1") else "RGB"))
     except Exception as exc:  # Pillow raises several types for unreadable files

@@ -3,7 +3,6 @@ and the TFLite ``metadata`` table (flatbuffer), parsed by hand with the standard
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
@@ -117,11 +116,14 @@ def read_metadata_text(path: Path) -> str | None:
 
 
 def load_metadata(path: Path) -> dict | None:
+    """The file's edgecv metadata, checked against the contract (``contract.py``), or None when it has none."""
+    from .contract import parse_metadata
+
     try:
         text = read_metadata_text(path)
-    except (ValueError, IndexError, struct.error) as exc:
+    except (ValueError, IndexError, struct.error, OSError) as exc:
         raise DeviceError(f"{path.name} is not a readable {path.suffix[1:] or 'model'} file ({exc})") from None
-    return json.loads(text) if text else None
+    return parse_metadata(text, path.name)
 
 
 def match_outputs(metadata: dict | None, names: list) -> dict | None:

@@ -46,6 +46,14 @@ class Pipeline:
     """Image -> model input -> readable predictions, all driven by an artifact's metadata."""
 
     def __init__(self, metadata: dict) -> None:
+        from .errors import DeviceError
+        from .memory import NETWORK_BYTES_PER_PIXEL, check_fits
+
+        if not isinstance(metadata.get("preprocess"), dict) or metadata.get("task") is None:
+            raise DeviceError(f"{metadata.get('model') or 'this model'}: its metadata has no task or preprocess: "
+                              "edgecv cannot prepare images for it")
+        size = int(metadata["preprocess"]["input_size"])
+        check_fits(f"{size}x{size} inputs", size * size * NETWORK_BYTES_PER_PIXEL, "the file's input_size is too large")
         self.meta = metadata
         self.pre = SimpleNamespace(**metadata["preprocess"])
         self.labels = metadata.get("labels") or []

@@ -112,6 +112,10 @@ def concrete_shapes(specs: list, imgsz=None, batch: int = 1, overrides: dict | N
             raise DeviceError(f"input {name!r} has dynamic dims {format_shape(spec['shape'])} edgecv cannot "
                               f"choose: give --input-shape {name}=...")
         shapes[name] = shape
+    from .memory import check_fits, inputs_need
+
+    check_fits("inputs of " + ", ".join(f"{n}={format_shape(d)}" for n, d in shapes.items()), inputs_need(shapes),
+               "use a smaller --imgsz, --batch or --input-shape")  # before any array is made
     return shapes, notes
 
 
@@ -130,7 +134,10 @@ def synthetic_array(shape: list, dtype, quantized: bool = False, rng=None) -> np
         low = -128 if dtype == np.int8 else 0  # ids and indices stay non-negative
         return rng.integers(low, min(np.iinfo(dtype).max, 255), shape, endpoint=True).astype(dtype)
     if np.issubdtype(dtype, np.floating) or quantized:
-        return rng.standard_normal(shape).astype(np.float32 if quantized else dtype)
+        want = np.dtype(np.float32 if quantized else dtype)
+        if want in (np.float32, np.float64):  # drawn in the dtype itself: no float64 copy of a large input
+            return rng.standard_normal(shape, dtype=want)
+        return rng.standard_normal(shape, dtype=np.float32).astype(want)
     raise DeviceError(f"cannot synthesise an input of dtype {dtype}")
 
 

@@ -294,6 +294,9 @@ def _zoo_cells(target: str, formats: list[str], precisions: list[str], runtimes:
         raise
     card = net.card
     size = imgsz or card.preprocess.input_size
+    from ..resources import check_memory
+
+    check_memory(f"{card.name} at {size}px (batch {batch})", batch, size)  # before the MAC count runs the model
     data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
     params = count_params(net)
     weights = state_dict_digest(net)
