@@ -85,6 +85,7 @@ class RayExecutor:
         self.log = log
         self.started = False
         if not self.ray.is_initialized():
+            _reachable_or_fail(address or os.environ.get("RAY_ADDRESS"))  # seconds, not Ray's minutes of retries
             try:
                 self.ray.init(address=address, include_dashboard=False, logging_level=logging.ERROR,
                               log_to_driver=False, configure_logging=False)
@@ -126,6 +127,7 @@ class RayExecutor:
                     raise EdgecvError(f"lost the Ray cluster with {len(pending)} cell(s) unmeasured ({type(exc).__name__}); "
                                       "the finished rows are saved: rerun the same command to measure the rest") from None
                 if not done:
+                    self._head_alive(len(pending))
                     yield from self._drop_unrunnable(pending)
                     continue
                 cell, _ = pending.pop(done[0])
@@ -155,6 +157,18 @@ class RayExecutor:
         row = Row.from_dict(data)
         row.node, row.target = node, cell.target  # the driver's path, not the worker's copy
         return row
+
+    def _head_alive(self, unmeasured: int) -> None:
+        """Fail in one line, well before Ray's own 60 s give-up (which ends the process without a word), when the
+        head's control service stops taking connections twice in a row."""
+        gcs = getattr(self.ray.get_runtime_context(), "gcs_address", None)
+        if not gcs or _connects(gcs):
+            self._misses = 0
+            return
+        self._misses = getattr(self, "_misses", 0) + 1
+        if self._misses >= 2:
+            raise EdgecvError(f"lost the Ray cluster's head ({gcs} stopped answering) with {unmeasured} cell(s) "
+                              "unmeasured; the finished rows are saved: rerun the same command to measure the rest")
 
     def _drop_unrunnable(self, pending: dict[Any, tuple[Cell, dict[str, float]]]) -> Iterator[tuple[Cell, Row]]:
         """Cells no live node can run any more (their node left): failed now rather than waiting forever."""
@@ -212,6 +226,25 @@ def _materialize(folder: Path, digest: str, name: str, blob: bytes, side: bytes 
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
     return path
+
+
+def _connects(address: str, timeout_s: float = 3.0) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _reachable_or_fail(address: str | None) -> None:
+    """A ``host:port`` cluster address that takes no TCP connection is said at once (Ray itself retries for
+    minutes, then prints a traceback). ``auto``, ``ray://`` client addresses and no address are left to Ray."""
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    if not _connects(address, timeout_s=5.0):
+        raise EdgecvError(f"cannot reach a Ray cluster at {address}: nothing accepts connections there (is the "
+                          "head started with ray start --head, and is the port open?)")
 
 
 def cluster_nodes(address: str | None) -> list[dict[str, Any]]:

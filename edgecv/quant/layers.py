@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import import_optional
-from ..errors import UsageError
+from ..errors import EdgecvError, UsageError
+from ..resources import cap_threads
 
 QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
 # ops that compute, and so requantize their output when quantized (SiLU is Sigmoid + Mul; squeeze-excite is
@@ -62,15 +63,15 @@ def _with_outputs(path: Path, names: list[str]):
     return model
 
 
-def _session(model, threads: int | None, profile: bool = False):
+def _session(model, threads: int | None, profile_dir: Path | None = None):
     ort = import_optional("onnxruntime", "onnx")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    if profile:
+    if profile_dir is not None:
         options.enable_profiling = True
-        options.profile_file_prefix = str(Path(tempfile.mkdtemp(prefix="edgecv-layers-")) / "ort")
+        options.profile_file_prefix = str(profile_dir / "ort")
     data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
     return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
 
@@ -190,13 +191,12 @@ def tflite_errors(quantized: Path, reference: Path, images: np.ndarray, threads:
 
 def kernel_times(quantized: Path, images: np.ndarray, threads: int | None = None, runs: int = 10) -> dict[str, float]:
     """Milliseconds per call of each node onnxruntime ran (after its QDQ fusion), by node name."""
-    session = _session(str(quantized), threads, profile=True)
-    feed = session.get_inputs()[0].name
-    for k in range(runs + 2):
-        session.run(None, {feed: images[k % len(images)][None]})
-    trace = Path(session.end_profiling())
-    events = json.loads(trace.read_text())
-    trace.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edgecv-layers-") as folder:  # the trace goes, and its folder with it
+        session = _session(str(quantized), threads, profile_dir=Path(folder))
+        feed = session.get_inputs()[0].name
+        for k in range(runs + 2):
+            session.run(None, {feed: images[k % len(images)][None]})
+        events = json.loads(Path(session.end_profiling()).read_text())
     totals: dict[str, list[float]] = {}
     for e in events:
         if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
@@ -300,11 +300,20 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     pre = Preprocess.from_dict(meta["preprocess"])
     ds = get_dataset(data, "val", imgsz=pre.input_size, limit=limit)
     images, _ = preprocess_batch([ds[i][0] for i in range(len(ds))], pre)
-    layers = layer_errors(path, reference, images, threads, every=True)
+    threads = cap_threads(threads)
     report = {"artifact": str(path), "reference": str(reference), "data": data, "images": len(images)}
-    if float_layers:
-        worst = sorted(layers, key=lambda layer: layer.sqnr_db)[:float_layers]
-        report["accuracy"] = {**float_gains(path, reference, meta, worst, data, eval_limit, threads),
-                              "eval_images": eval_limit}
+    try:
+        layers = layer_errors(path, reference, images, threads, every=True)
+        if float_layers:
+            worst = sorted(layers, key=lambda layer: layer.sqnr_db)[:float_layers]
+            report["accuracy"] = {**float_gains(path, reference, meta, worst, data, eval_limit, threads),
+                                  "eval_images": eval_limit}
+    except EdgecvError:
+        raise
+    except Exception as exc:  # onnx, onnxruntime or LiteRT refusing one of the files: one line naming them
+        from ..exporters.base import first_line
+
+        raise EdgecvError(f"cannot analyse {path.name} against {reference.name}: {type(exc).__name__}: "
+                          f"{first_line(exc)[:300]}") from None
     return {**report, "layers": [layer.to_dict() for layer in layers]}
 __all__ = ["Layer", "analyse", "attach_times", "errors", "kernel_times", "layer_errors", "runs_node", "tflite_errors"]
