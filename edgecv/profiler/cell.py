@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..formats import REFERENCE, REFERENCE_RUNTIME
+from ..model_files import model_bytes
 from .row import ACCURACY_KEYS, Row
 
 STARTUP_S = 120.0  # allowed for a cell process to start before its own timeout begins
@@ -44,7 +45,7 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
         meta = session.metadata or {}
         row.emulated, row.init_ms, row.task = session.emulated, session.init_ms, row.task or meta.get("task")
         if cell["format"] != REFERENCE:
-            row.size_mb = Path(cell["target"]).stat().st_size / 1e6
+            row.size_mb = model_bytes(cell["target"]) / 1e6  # external data (FILE.onnx.data) included
         if row.imgsz is None and meta.get("preprocess"):
             row.imgsz = meta["preprocess"]["input_size"]
         shapes = {name: list(dims) for name, dims in cell.get("shapes") or ()}
@@ -139,6 +140,15 @@ def run_isolated(cell: dict[str, Any], settings: dict[str, Any], timeout_s: floa
     start = time.perf_counter()
     process.start()
     send.close()
+    try:
+        return _wait(process, receive, cell, timeout_s, start)
+    finally:  # Ctrl-C or SIGTERM while waiting: the cell's process never outlives its parent's run
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=10)
+
+
+def _wait(process, receive, cell: dict[str, Any], timeout_s: float, start: float) -> Row:
     row, started = None, False
     try:
         # Start-up (a fresh interpreter importing edgecv) is slow on a loaded machine and is not the cell's

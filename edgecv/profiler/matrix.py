@@ -70,15 +70,48 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(cell: Cell, settings: dict[str, Any], version: str) -> str:
+def fingerprint(cell: Cell, settings: dict[str, Any], version: str, data_cache: dict | None = None) -> str:
     """Everything that changes a row's numbers besides its key: the content measured (the file's bytes, or the
     PyTorch weights' digest), the data, limit, threads and timing settings, the input shapes and edgecv's
     version. A saved row is reused only when its fingerprint matches."""
+    from ..model_files import companion_files
+
     target = Path(cell.target)
     content = cell.info.get("digest") or (file_digest(target) if target.is_file() else f"absent: {target}")
-    text = json.dumps({"content": content, "settings": settings, "imgsz": cell.imgsz, "shapes": cell.shapes,
+    if not cell.info.get("digest") and target.is_file():
+        content = [content, *(file_digest(p) for p in companion_files(target))]  # ONNX external data too
+    data = settings.get("data") or cell.info.get("data")
+    cache = {} if data_cache is None else data_cache  # one walk of a dataset per profile, not one per cell
+    if data not in cache:
+        cache[data] = data_digest(data)
+    text = json.dumps({"content": content, "settings": settings, "data": cache[data], "imgsz": cell.imgsz, "shapes": cell.shapes,
                        "edgecv": version}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_digest(data: str | None, max_files: int = 2_000_000) -> str | None:
+    """What a dataset holds, cheaply: for a folder (or a data.yaml / COCO file and the folder it sits in) a hash
+    of every file's relative path, size and modification time, so replaced images make saved accuracy stale; a
+    built-in name stands for itself (edgecv's version is in the fingerprint)."""
+    if not data:
+        return None
+    path = Path(data)
+    if not path.exists():
+        return f"name: {data}"
+    root = path.parent if path.is_file() else path
+    h = hashlib.sha256(file_digest(path).encode() if path.is_file() else b"folder")
+    count = 0
+    for p in sorted(root.rglob("*")):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        if p.is_file():
+            h.update(f"{p.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            count += 1
+            if count >= max_files:
+                break
+    return h.hexdigest()[:16]
 
 
 def export_key(model: str, weights_digest: str, imgsz: int, batch: int, version: str, data: str | None = None) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..artifact import write_atomic
 from ..cache import cache_dir
 
 if TYPE_CHECKING:
@@ -25,7 +26,6 @@ SIZE = 1024
 
 def gemm_models(folder: Path | None = None) -> dict[str, Path]:
     """Write (once) the fp32 and int8 GEMM ONNX files; returns ``{"fp32": path, "int8": path}``."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     folder = folder or cache_dir("peak")
@@ -45,9 +45,7 @@ def gemm_models(folder: Path | None = None) -> dict[str, Path]:
         graph = helper.make_graph([node], f"gemm_{kind}", [helper.make_tensor_value_info("a", a_type, [SIZE, SIZE])],
                                   [helper.make_tensor_value_info("y", y_type, [SIZE, SIZE])], [weight])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        tmp = path.with_suffix(".tmp")
-        onnx.save(model, tmp)
-        tmp.rename(path)
+        write_atomic(path, model.SerializeToString())  # a full cache leaves no .tmp behind, and names the file
     return paths
 
 

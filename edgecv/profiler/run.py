@@ -84,7 +84,8 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
         settings = spec.settings
         cells = build_cells(list(spec.targets), formats, precisions, list(spec.runtime or ()),
                             list(spec.provider or ()), list(spec.device), spec.data, size, spec.batch, log, shapes)
-        prints = {c.key: fingerprint(c, settings, __version__) for c in cells}
+        data_cache: dict = {}
+        prints = {c.key: fingerprint(c, settings, __version__, data_cache) for c in cells}
         with locked(out):
             saved = out / "rows.jsonl"
             refused: list[str] = []

@@ -1,0 +1,42 @@
+"""What a model file is on disk beyond its own bytes: ONNX external data (``FILE.onnx.data``, written by current
+``torch.onnx.export`` for anything but a tiny model). Its size is the model's size, and its bytes are part of what
+a saved row was measured on, so both the size column and the resume fingerprint count them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def companion_files(path: str | Path) -> list[Path]:
+    """The external-data files an ``.onnx`` names, inside its own folder (onnxruntime refuses any other), sorted.
+    Empty for other formats, for a file without external data, or where the onnx package is not installed."""
+    path = Path(path)
+    if path.suffix != ".onnx" or not path.is_file():
+        return []
+    try:
+        import onnx
+    except ImportError:
+        return []
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # an unreadable file: the cell that opens it says what is wrong
+        return []
+    folder = path.parent.resolve()
+    found = set()
+    for tensor in model.graph.initializer:
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), None)
+        if location:
+            target = (path.parent / location).resolve()
+            if target.is_file() and folder in target.parents:
+                found.add(target)
+    return sorted(found)
+
+
+def model_bytes(path: str | Path) -> int:
+    """The file's size plus its external data's."""
+    return Path(path).stat().st_size + sum(p.stat().st_size for p in companion_files(path))
+
+
+__all__ = ["companion_files", "model_bytes"]
