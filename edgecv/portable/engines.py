@@ -51,7 +51,12 @@ class OnnxModel:
         self.outputs = [_spec(a.name, a.shape, ort_dtype(a.type)) for a in self.session.get_outputs()]
 
     def infer(self, feeds: dict) -> list:
-        return self.session.run(None, feeds)
+        try:
+            return self.session.run(None, feeds)
+        except Exception as exc:  # onnxruntime's own exception types (Fail, RuntimeException, ...)
+            text = str(exc).strip()
+            raise DeviceError(f"onnxruntime cannot run this model: {text.splitlines()[0][:300] if text else type(exc).__name__}"
+                              ) from None
 
 
 def litert_interpreter_module():
@@ -122,10 +127,15 @@ class LiteRTModel:
                 it.resize_tensor_input(self._in_index[n], list(x.shape))
             it.allocate_tensors()
             self._shapes = {n: x.shape for n, x in feeds.items()}
-        for n, x in feeds.items():
-            it.set_tensor(self._in_index[n], x)
-        it.invoke()
-        return [it.get_tensor(i) for i in self._out_index]
+        try:
+            for n, x in feeds.items():
+                it.set_tensor(self._in_index[n], x)
+            it.invoke()
+            return [it.get_tensor(i) for i in self._out_index]
+        except (RuntimeError, ValueError) as exc:  # a corrupt file often loads and fails only here
+            text = str(exc).strip()
+            raise DeviceError(f"LiteRT cannot run this model: {text.splitlines()[0][:300] if text else type(exc).__name__}"
+                              ) from None
 
 
 class quiet_native_stderr:

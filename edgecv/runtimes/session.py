@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import EdgecvError, UsageError
 from ..portable.engines import dequantize, quantize
 from ..portable.timing import time_calls
 
@@ -79,7 +79,14 @@ class Session(ABC):
     def infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The core call on prepared feeds; outputs in the model's own dtypes, in ``self.outputs`` order."""
         start = time.perf_counter()
-        outs = self._infer(feeds)
+        try:
+            outs = self._infer(feeds)
+        except EdgecvError:
+            raise
+        except Exception as exc:  # a runtime refusing a corrupt file at its first call (LiteRT's RuntimeError, ...)
+            text = str(exc).strip()
+            raise EdgecvError(f"{self._label()}: the runtime failed to run it ({type(exc).__name__}: "
+                              f"{text.splitlines()[0][:300] if text else 'no message'})") from None
         if not self.timed_on_device:
             self.last_infer_ms = (time.perf_counter() - start) * 1e3
         return outs
