@@ -1,0 +1,503 @@
+"""Hostile input, round 3: the defects (issue 25). Each input is either handled correctly or refused with one
+line of edgecv's own error and a non-zero exit; nothing already done is lost. Parsers get property tests
+(hypothesis, derandomized so CI cannot turn red by chance): ground-truth lines, masks, metadata, baselines."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edgecv.errors import EdgecvError, UsageError
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+EDGECV = str(Path(sys.executable).with_name("edgecv"))
+LIGHT = Path(__import__("onnx").__file__).parent / "backend" / "test" / "data" / "light"
+SQUEEZENET = LIGHT / "light_squeezenet.onnx"
+FAST = ["--iters", "3", "--min-time", "0", "--warmup", "1"]
+
+
+def _cli(*args):
+    from edgecv.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def _edgecv_error_or_ok(call):
+    try:
+        return call()
+    except EdgecvError as exc:
+        assert str(exc) and "\n" not in str(exc).strip()
+        return None
+
+
+# --- NaN and unbounded numbers ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    ["check", "--baseline", "b.json", "--max-drop", "nan"],
+    ["check", "--baseline", "b.json", "--max-size-growth", "NaN"],
+    ["check", "--baseline", "b.json", "--max-latency-growth", "inf"],
+    ["export", "mobilenet_v2", "--max-drop", "nan"],
+    ["track", "m.onnx", "f.png", "--iou", "nan"],
+    ["profile", "m.onnx", "--timeout", "nan"],
+    ["profile", "m.onnx", "--min-time", "nan"],
+    ["profile", "m.onnx", "--iters", str(10**9)],
+    ["train", "mobilenet_v2", "--lr", "nan"],
+])
+def test_every_float_option_refuses_nan_and_infinity(args):
+    ran = _cli(*args)
+    assert ran.exit_code == 2 and ("not a finite number" in ran.output or "range" in ran.output), ran.output
+
+
+def test_the_gate_fails_a_non_finite_figure_and_refuses_a_non_finite_baseline(tmp_path):
+    from edgecv.profiler.check import Limits, compare, read_report
+
+    row = {"model": "m", "format": "onnx", "precision": "int8", "runtime": "onnxruntime", "provider": "cpu",
+           "device": "host", "imgsz": 32, "batch": 1, "status": "ok", "top1": 90.0, "size_mb": 1.0,
+           "latency_ms": {"p50": 1.0}}
+    for field, value in (("top1", float("nan")), ("size_mb", float("inf")), ("latency_ms", {"p50": float("nan")})):
+        (verdict,) = compare({"rows": [row]}, {"rows": [{**row, field: value}]}, Limits(max_latency_growth=0.5))
+        assert verdict.status == "fail" and "not a finite number" in verdict.reasons[0], verdict.reasons
+    (tmp_path / "b.json").write_text(json.dumps({"rows": [{**row, "top1": float("nan")}]}))
+    with pytest.raises(UsageError, match="not a finite number"):
+        read_report(tmp_path / "b.json")
+
+
+@pytest.mark.parametrize("key, value", [("iters", 10**9), ("warmup", 10**9), ("batch", 10**6), ("threads", 10**6)])
+def test_a_baseline_cannot_ask_for_unbounded_work(tmp_path, key, value):
+    (tmp_path / "b.json").write_text(json.dumps({"rows": [], "matrix": {"targets": [str(SQUEEZENET)], key: value}}))
+    ran = _cli("check", "--baseline", str(tmp_path / "b.json"), "--out", str(tmp_path / "o"))
+    assert ran.exit_code == 2 and f"matrix.{key}" in ran.output and "from" in ran.output
+
+
+@pytest.mark.parametrize("option", ["--baseline", "--current"])
+def test_reports_and_ground_truth_are_read_only_from_bounded_regular_files(tmp_path, option):
+    (tmp_path / "b.json").write_text(json.dumps({"rows": []}))
+    args = ["--baseline", "/dev/zero"] if option == "--baseline" else ["--baseline", str(tmp_path / "b.json"),
+                                                                       "--current", "/dev/zero"]
+    ran = _cli("check", *args)
+    assert ran.exit_code == 2 and "not a regular file" in ran.output
+    from edgecv.track import _read_gt
+
+    with pytest.raises(UsageError, match="not a regular file"):
+        _read_gt("/dev/zero")
+
+
+# --- tracking ground truth and frame order ------------------------------------------------------------------
+
+GT_FIELD = st.one_of(st.integers(-3, 40).map(str), st.sampled_from(["nan", "inf", "-inf", "1e30", "2.5", "3.0",
+                                                                     "", "x", "1e308"]),
+                     st.floats(allow_nan=True, allow_infinity=True).map(repr))
+
+
+@FUZZ
+@given(st.lists(st.lists(GT_FIELD, min_size=0, max_size=7).map(",".join), max_size=6))
+def test_ground_truth_lines_load_checked_or_raise(lines):
+    from edgecv.track import _read_gt
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "gt.txt"
+        path.write_text("\n".join(lines))
+        truth = _edgecv_error_or_ok(lambda: _read_gt(str(path)))
+    if truth is not None:
+        assert truth and all(isinstance(k, int) and k >= 1 for k in truth)
+        for ids, boxes in truth.values():
+            assert len(set(ids.tolist())) == len(ids) and np.isfinite(boxes).all()
+
+
+@pytest.mark.parametrize("text, message", [
+    ("nan,1,0,0,5,5\n", "frame"), ("1,nan,0,0,5,5\n", "id"), ("1e30,1,0,0,5,5\n", "frame"),
+    ("1.5,1,0,0,5,5\n", "whole number"), ("1,2.5,0,0,5,5\n", "whole number"),
+    ("1,1,0,0,5,5\n1,1,3,3,5,5\n", "appears twice"), ("", "no boxes"), ("\n\n", "no boxes"),
+])
+def test_ground_truth_that_trackeval_would_refuse_is_refused(tmp_path, text, message):
+    from edgecv.track import _read_gt
+
+    (tmp_path / "gt.txt").write_text(text)
+    with pytest.raises(UsageError, match=message):
+        _read_gt(str(tmp_path / "gt.txt"))
+
+
+def test_frames_are_taken_in_natural_order_on_the_host_and_the_device(tmp_path):
+    from edgecv.portable.image import list_images
+    from edgecv.predict import image_paths
+
+    for k in (1, 2, 10, 11, 3, 20):
+        (tmp_path / f"{k}.png").write_bytes(b"")
+    order = [p.stem for p in image_paths([str(tmp_path)])]
+    assert order == ["1", "2", "3", "10", "11", "20"] and [p.stem for p in list_images([str(tmp_path)])] == order
+
+
+def test_ground_truth_beyond_the_last_frame_is_refused_before_any_work(tmp_path):
+    from edgecv.track import _files
+
+    for k in (1, 2):
+        (tmp_path / f"{k}.png").write_bytes(b"")
+    with pytest.raises(UsageError, match="up to frame 5, but there are 2 frames"):
+        _files([str(tmp_path)], lambda m: None, {1: None, 5: None})
+
+
+def test_a_folder_whose_frames_are_all_unreadable_fails(zoo_artifacts, tmp_path):
+    from edgecv.track import track
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "1.png").write_bytes(b"not a png")
+    with pytest.raises(EdgecvError, match="none of its 1 frame"):
+        track(str(zoo_artifacts[("yolo_n", "onnx", "fp32")].path), [str(frames)], out=tmp_path / "t",
+                     log=lambda m: None)
+
+
+# --- VOC masks, images, labels ------------------------------------------------------------------------------
+
+def _png_bytes(array, mode=None, **save) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, save.pop("format", "PNG"), **save)
+    return buf.getvalue()
+
+
+MASK = np.array([[0, 1], [2, 255]], np.uint8)
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=200),
+                 st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), min_size=1, max_size=6).map(
+                     lambda edits: bytes(b if i not in dict(edits) else dict(edits)[i]
+                                         for i, b in enumerate(_png_bytes(MASK))))))
+def test_mask_bytes_load_as_class_indices_or_raise(data):
+    from edgecv.data.voc import read_mask
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "m.png").write_bytes(data)
+        mask = _edgecv_error_or_ok(lambda: read_mask(Path(tmp) / "m.png", 21))
+    if mask is not None:
+        assert mask.dtype == np.uint8 and mask.ndim == 2
+
+
+def test_masks_of_every_png_mode_read_as_their_indices_and_lossy_or_huge_ones_are_refused(tmp_path, monkeypatch):
+    from PIL import PngImagePlugin
+
+    from edgecv.data import voc
+
+    cases = {"grey16.png": _png_bytes(MASK.astype(np.uint16)), "la.png": _png_bytes(np.dstack([MASK, MASK]), "LA"),
+             "grey.png": _png_bytes(MASK)}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert np.array_equal(voc.read_mask(tmp_path / name, 21), MASK), name
+    (tmp_path / "wide.png").write_bytes(_png_bytes(np.array([[0, 300]], np.uint16)))
+    with pytest.raises(EdgecvError, match="values up to 300"):
+        voc.read_mask(tmp_path / "wide.png", 21)
+    (tmp_path / "jpeg.png").write_bytes(_png_bytes(MASK, format="JPEG"))
+    with pytest.raises(EdgecvError, match="JPEG data, not PNG"):
+        voc.read_mask(tmp_path / "jpeg.png", 21)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("comment", "x" * (PngImagePlugin.MAX_TEXT_CHUNK + 10), zip=True)
+    (tmp_path / "text.png").write_bytes(_png_bytes(MASK, pnginfo=info))
+    with pytest.raises(EdgecvError, match="cannot read mask"):
+        voc.read_mask(tmp_path / "text.png", 21)
+    monkeypatch.setattr(voc, "MAX_PIXELS", 3)  # a 2x2 mask is then a bomb
+    with pytest.raises(EdgecvError, match="more than 3 pixels"):
+        voc.read_mask(tmp_path / "grey.png", 21)
+
+
+def test_a_float_tiff_reads_at_its_brightness(tmp_path):
+    from PIL import Image
+
+    from edgecv.data.base import read_image
+
+    Image.fromarray(np.full((2, 2), 0.5, np.float32)).save(tmp_path / "f.tif")
+    assert read_image(tmp_path / "f.tif").max() == 128
+    Image.fromarray(np.full((2, 2), 200.0, np.float32)).save(tmp_path / "g.tif")
+    assert read_image(tmp_path / "g.tif").max() == 200
+
+
+def test_a_fractional_yolo_class_is_named_as_not_whole():
+    from edgecv.data.labels import check_box
+
+    with pytest.raises(EdgecvError, match="not a whole class"):
+        check_box("a.txt:1", 3.0000001, 0.1, 0.1, 0.5, 0.5, 12)
+
+
+def test_data_yaml_without_path_resolves_once_and_refuses_nested_names(tmp_path, monkeypatch):
+    from edgecv.data.yolo_format import open_data_yaml
+
+    root = tmp_path / "yl"
+    (root / "images" / "val").mkdir(parents=True)
+    (root / "images" / "val" / "a.png").write_bytes(_png_bytes(np.zeros((8, 8, 3), np.uint8)))
+    (root / "data.yaml").write_text("val: images/val\nnames: [a, b]\n")
+    monkeypatch.chdir(tmp_path)
+    assert len(open_data_yaml(Path("yl/data.yaml"), "val")) == 1  # not yl/yl/images/val
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    (root / "data.yaml").write_text(bomb + "val: images/val\nnames: [*i, b]\n")
+    with pytest.raises(EdgecvError, match="class name must be a string"):
+        open_data_yaml(root / "data.yaml", "val")
+
+
+# --- memory is estimated before anything is allocated ------------------------------------------------------
+
+def test_inputs_that_cannot_fit_are_refused_before_they_are_made():
+    from edgecv.portable.memory import OutOfMemory
+    from edgecv.portable.shapes import concrete_shapes
+
+    specs = [{"name": "x", "shape": [1, 3, None, None], "dtype": "float32"}]
+    with pytest.raises(OutOfMemory, match="needs about"):
+        concrete_shapes(specs, overrides={"x": [1, 3, 160000, 160000]})
+    with pytest.raises(OutOfMemory, match="needs about"):
+        concrete_shapes(specs, imgsz=200000)
+
+
+def test_profile_refuses_a_zoo_size_that_cannot_fit_in_one_line(tmp_path):
+    ran = subprocess.run([EDGECV, "profile", "mobilenet_v2", "--imgsz", "100000", "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 2 and "needs about" in ran.stderr and "Traceback" not in ran.stderr, ran.stderr[-800:]
+
+
+# --- the metadata contract ---------------------------------------------------------------------------------
+
+GOOD = {"model": "m", "task": "classification", "precision": "fp32", "labels": ["a", "b"], "num_classes": 2,
+        "preprocess": {"input_size": 16, "mode": "resize", "resize_size": None, "interpolation": "bilinear",
+                       "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "colour": "RGB", "layout": "NCHW",
+                       "pad_value": 114},
+        "outputs": [{"name": "logits", "role": "logits"}],
+        "detection": {"nms": {"conf_thres": 0.25, "iou_thres": 0.45, "max_det": 300, "class_agnostic": False}}}
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 40000), st.floats(allow_nan=True, allow_infinity=True),
+                   st.text(max_size=6), st.lists(st.floats(-2, 2), max_size=4), st.just({}), st.just([]))
+
+
+def _mutate(meta: dict, path: tuple, value):
+    out = json.loads(json.dumps(meta))
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return out
+
+
+PATHS = [("model",), ("task",), ("labels",), ("num_classes",), ("outputs",), ("detection",), ("detection", "nms"),
+         *((("preprocess", k),) for k in GOOD["preprocess"]),
+         *((("detection", "nms", k),) for k in GOOD["detection"]["nms"])]
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(PATHS), VALUES), min_size=1, max_size=3))
+def test_mutated_metadata_is_accepted_only_when_every_step_can_use_it(edits):
+    """Whatever the contract accepts, the pipeline prepares an image with and decodes outputs with, finitely."""
+    from edgecv.portable.contract import check_metadata
+    from edgecv.portable.postprocess import Pipeline
+
+    meta = GOOD
+    for path, value in edits:
+        try:
+            meta = _mutate(meta, path, value)
+        except (TypeError, KeyError):
+            return
+    if _edgecv_error_or_ok(lambda: check_metadata(meta, "m.onnx")) is None:
+        return
+    pipe = _edgecv_error_or_ok(lambda: Pipeline(meta))
+    if pipe is None:
+        return
+    x, geo = pipe.prepare(np.full((10, 12, 3), 100, np.uint8))
+    assert np.isfinite(x).all()
+    if meta.get("task") == "classification":
+        preds = pipe.predictions({"logits": np.array([[1.0, 2.0]], np.float32)}, geo, (10, 12), 2)
+        assert all(np.isfinite(p["score"]) for p in preds)
+
+
+def _with_metadata(tmp_path: Path, name: str, text: str) -> Path:
+    import onnx
+
+    model = onnx.load(str(SQUEEZENET))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "edgecv", text
+    path = tmp_path / name
+    onnx.save(model, str(path))
+    return path
+
+
+def test_one_file_with_broken_metadata_fails_its_row_not_the_folders_profile(tmp_path):
+    folder = tmp_path / "files"
+    folder.mkdir()
+    _with_metadata(folder, "bad-json.onnx", "{not json")
+    _with_metadata(folder, "bad-model.onnx", json.dumps({"model": 123, "task": "classification"}))
+    (folder / "fine.onnx").write_bytes(SQUEEZENET.read_bytes())
+    ran = subprocess.run([EDGECV, "profile", str(folder), "--out", str(tmp_path / "o"), *FAST], capture_output=True,
+                         text=True, timeout=600)
+    assert ran.returncode == 1 and "Traceback" not in ran.stderr, ran.stderr[-2000:]
+    rows = {r["target"].rsplit("/", 1)[-1]: r for r in json.loads((tmp_path / "o" / "results.json").read_text())["rows"]}
+    assert rows["fine.onnx"]["status"] == "ok"
+    assert "not valid JSON" in rows["bad-json.onnx"]["error"] and "metadata model" in rows["bad-model.onnx"]["error"]
+    assert (tmp_path / "o" / "report.md").is_file()
+
+
+# --- the device script -------------------------------------------------------------------------------------
+
+def test_the_device_script_skips_an_unreadable_image_and_caps_threads(zoo_artifacts, tmp_path, capsys):
+    from PIL import Image
+
+    from edgecv.portable.cli import main
+
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "good.png")
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG not really")
+    model = str(zoo_artifacts[("mobilenet_v2", "onnx", "int8")].path)
+    assert main(["predict", model, str(tmp_path / "bad.png"), str(tmp_path / "good.png"), "--json",
+                 "--threads", "100000"]) == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    assert [("error" in r) for r in report["results"]] == [True, False] and "skipping" in out.err
+    assert main(["predict", model, str(tmp_path / "bad.png")]) == 1
+    with pytest.raises(SystemExit):
+        main(["track", model, str(tmp_path / "good.png"), "--iou", "nan"])
+
+
+# --- layers, Ray, signals, disks ----------------------------------------------------------------------------
+
+def test_layers_leaves_no_temporary_folder_and_wraps_runtime_errors(zoo_artifacts, tmp_path):
+    from edgecv.quant.layers import analyse, kernel_times
+
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("edgecv-layers-*")}
+    int8 = zoo_artifacts[("mobilenet_v2", "onnx", "int8")].path
+    kernel_times(int8, np.zeros((1, 3, 64, 64), np.float32), threads=1, runs=1)
+    assert {p.name for p in Path(tempfile.gettempdir()).glob("edgecv-layers-*")} == before
+    broken = tmp_path / "broken-fp32.onnx"
+    broken.write_bytes(b"\x08\x07garbage")
+    with pytest.raises(EdgecvError) as info:
+        analyse(int8, broken, "shapes", limit=2, threads=100000)
+    assert "\n" not in str(info.value)
+
+
+def test_an_unreachable_ray_address_fails_within_seconds():
+    pytest.importorskip("ray")
+    from edgecv.profiler.ray_executor import RayExecutor
+
+    start = time.perf_counter()
+    with pytest.raises(EdgecvError, match="cannot reach a Ray cluster at 127.0.0.1:9"):
+        RayExecutor("127.0.0.1:9", lambda m: None)
+    assert time.perf_counter() - start < 30
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state in ("Z", "X")
+
+
+def test_sigterm_mid_profile_stops_the_cell_keeps_rows_and_prints_no_traceback(tmp_path):
+    proc = subprocess.Popen([EDGECV, "profile", str(SQUEEZENET), str(LIGHT / "light_shufflenet.onnx"), "--out",
+                             str(tmp_path / "o"), "--iters", "100000", "--min-time", "600", "--warmup", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        cells = []
+        for _ in range(1200):  # until a cell's process runs (a busy machine may take a while)
+            cells = [c for c in _children(proc.pid) if "python" in Path(f"/proc/{c}/cmdline").read_bytes().decode(
+                errors="replace")] if proc.poll() is None else []
+            if cells:
+                break
+            time.sleep(0.1)
+        assert cells, "no cell process started"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and "interrupted" in err and "Traceback" not in err, err[-2000:]
+    deadline = time.time() + 30
+    while not all(_gone(c) for c in cells) and time.time() < deadline:
+        time.sleep(0.2)
+    assert all(_gone(c) for c in cells)
+
+
+def test_a_full_disk_leaves_no_partial_row_and_names_the_file(tmp_path, monkeypatch):
+    from edgecv.profiler import folder
+
+    saved = tmp_path / "rows.jsonl"
+    folder.append_row(saved, {"key": "a", "model": "m"})
+    good = saved.read_bytes()
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(folder.os, "fsync", full)
+    with pytest.raises(EdgecvError, match=f"cannot save a row to {saved}: No space left"):
+        folder.append_row(saved, {"key": "b", "model": "m" * 1000})
+    assert saved.read_bytes() == good
+
+
+# --- resume: what a saved row was measured on ----------------------------------------------------------------
+
+def test_the_fingerprint_follows_the_datas_files_and_onnx_external_data(tmp_path):
+    import onnx
+
+    from edgecv.model_files import companion_files, model_bytes
+    from edgecv.profiler.matrix import data_digest
+
+    data = tmp_path / "data" / "val" / "a"
+    data.mkdir(parents=True)
+    (data / "1.png").write_bytes(b"one")
+    before = data_digest(str(tmp_path / "data"))
+    time.sleep(0.01)
+    (data / "1.png").write_bytes(b"two")
+    assert data_digest(str(tmp_path / "data")) != before
+    assert data_digest("shapes") == "name: shapes"
+    model = onnx.load(str(LIGHT / "light_resnet50.onnx"))
+    onnx.save(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.onnx.data",
+              size_threshold=0)
+    assert companion_files(tmp_path / "ext.onnx") == [(tmp_path / "ext.onnx.data").resolve()]
+    assert model_bytes(tmp_path / "ext.onnx") == sum(p.stat().st_size for p in tmp_path.glob("ext.onnx*"))
+    assert companion_files(SQUEEZENET) == []
+
+
+def test_a_corrupt_tflite_fails_in_one_line_at_inference(zoo_artifacts, tmp_path):
+    """Byte-mutated copies of a real file, each in its own process (a native crash must not take the suite down):
+    each either runs or says why in one line."""
+    src = zoo_artifacts[("mobilenet_v2", "tflite", "int8")].path
+    script = (
+        "import sys, numpy as np, edgecv\n"
+        "from edgecv.errors import EdgecvError\n"
+        "try:\n"
+        "    with edgecv.load(sys.argv[1]) as s:\n"
+        "        s.run(np.zeros([d or 1 for d in s.inputs[0].shape], np.float32))\n"
+        "    print('ran')\n"
+        "except EdgecvError as e:\n"
+        "    print('refused', str(e).count(chr(10)))\n")
+    data = src.read_bytes()
+    rng = np.random.default_rng(25)
+    outcomes = []
+    for k in range(12):
+        mutated = bytearray(data)
+        for at in rng.integers(0, len(data), 8):
+            mutated[at] = int(rng.integers(0, 256))
+        path = tmp_path / f"m{k}.tflite"
+        path.write_bytes(bytes(mutated))
+        ran = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        outcomes.append((ran.returncode, ran.stdout.strip()))
+    assert all(out in ("ran", "refused 0") for code, out in outcomes if code >= 0), outcomes
