@@ -92,20 +92,25 @@ def test_a_file_changed_in_place_is_measured_again_not_read_back(tmp_path):
 
 
 def test_two_profiles_into_one_folder_do_not_both_write_it(tmp_path):
-    slow = _edgecv_popen("profile", str(LIGHT / "light_squeezenet.onnx"), "--out", str(tmp_path / "o"),
-                         "--iters", "5", "--min-time", "6", "--warmup", "1")
-    try:
-        for _ in range(1200):  # until the first one holds the folder (a slow CI machine may take a while)
-            if (tmp_path / "o" / ".lock").exists():
-                break
-            time.sleep(0.05)
-        time.sleep(0.5)
-        second = _edgecv("profile", str(LIGHT / "light_squeezenet.onnx"), "--out", str(tmp_path / "o"), *FAST)
-        assert second.returncode == 2 and "another edgecv profile is writing to" in second.stderr
-    finally:
-        slow.wait(timeout=120)
-    assert slow.returncode == 0
-    assert len(json.loads((tmp_path / "o" / "results.json").read_text())["rows"]) == 1
+    """Deterministic (no sleeps decide it): this test holds the folder's lock as a running profile would. The
+    folder is locked before its report is read, so a profile is refused whether the other one is exporting,
+    measuring or writing its report; once the lock is free, the same profile runs there."""
+    import fcntl
+
+    out = tmp_path / "o"
+    out.mkdir()
+    with open(out / ".lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        second = _edgecv("profile", str(LIGHT / "light_squeezenet.onnx"), "--out", str(out), *FAST)
+        assert second.returncode == 2 and "another edgecv profile is writing to" in second.stderr, second.stderr
+        assert not (out / "rows.jsonl").exists() and not (tmp_path / "o-2").exists()
+        (out / "results.json").write_text(json.dumps({"matrix": {"targets": ["another"]}}))  # another profile's
+        third = _edgecv("profile", str(LIGHT / "light_squeezenet.onnx"), "--out", str(out), *FAST)
+        assert third.returncode == 2 and not (tmp_path / "o-2").exists()  # locked: not even read, not moved on
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    moved = _edgecv("profile", str(LIGHT / "light_squeezenet.onnx"), "--out", str(out), *FAST)
+    assert moved.returncode == 0 and "this one goes to" in moved.stderr, moved.stderr[-2000:]
+    assert len(json.loads((tmp_path / "o-2" / "results.json").read_text())["rows"]) == 1
 
 
 def _edgecv_popen(*args):

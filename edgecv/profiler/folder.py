@@ -24,23 +24,28 @@ from .row import Row
 Log = Callable[[str], None]
 
 
-def folder_for(out: Path, same: Callable[[Any], bool], log: Log) -> Path:
-    """``out``, unless it holds the report of another profile (``same(recorded matrix)`` is false): then the
-    next free ``out-2``, ``out-3``..., so a second profile never silently replaces the first one's report."""
+@contextlib.contextmanager
+def claim(out: Path, same: Callable[[Any], bool], log: Log):
+    """The report folder this profile writes, locked for the whole run: ``out``, unless it holds the report of
+    another profile (``same(recorded matrix)`` is false), then the next free ``out-2``, ``out-3``..., so a second
+    profile never silently replaces the first one's report. Each candidate is locked *before* its report is
+    read, so the choice cannot race with another profile finishing or starting there; one being written now is
+    refused at once (``locked``)."""
     candidate, n = out, 1
     while True:
-        previous = candidate / "results.json"
-        try:
-            recorded = json.loads(previous.read_text(encoding="utf-8")).get("matrix") if previous.is_file() else None
-        except (OSError, ValueError, AttributeError):
-            recorded = None
-        if not previous.is_file() or same(recorded):
-            break
+        with locked(candidate):
+            previous = candidate / "results.json"
+            try:
+                recorded = json.loads(previous.read_text(encoding="utf-8")).get("matrix") if previous.is_file() else None
+            except (OSError, ValueError, AttributeError):
+                recorded = None
+            if not previous.is_file() or same(recorded):
+                if candidate != out:
+                    log(f"{out}/ holds the report of another profile; this one goes to {candidate}/")
+                yield candidate
+                return
         n += 1
         candidate = out.with_name(f"{out.name}-{n}")
-    if candidate != out:
-        log(f"{out}/ holds the report of another profile; this one goes to {candidate}/")
-    return candidate
 
 
 @contextlib.contextmanager

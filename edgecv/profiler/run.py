@@ -26,7 +26,7 @@ from ..portable.shapes import parse_hw
 from ..portable.shapes import parse_input_shapes as parse_shapes_text
 from ..resources import cap_threads, cores
 from .executor import this_node
-from .folder import append_row, folder_for, locked, read_rows
+from .folder import append_row, claim, read_rows
 from .matrix import Cell, expand_files, export_key, file_digest, fingerprint
 from .peak import efficiency
 from .row import Row
@@ -53,9 +53,6 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     ``out`` by an earlier run on this machine are resumed (``folder.py``: only rows sealed here); with
     ``resume=False`` every cell is measured in this run (``edgecv check``: a gate measures what it gates) and the
     earlier rows are kept aside as ``rows.previous.jsonl``."""
-    from .environment import environment
-    from .executor import get_executor
-
     spec = spec or ProfileSpec.of(targets, **settings)
     known_formats = (REFERENCE, *format_names())
     formats, precisions = list(spec.format or known_formats), list(spec.precision or DEFAULT_PRECISIONS)
@@ -77,7 +74,19 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
         formats = _usable_formats(formats, log)
     spec = spec.replace(imgsz=size, threads=threads)  # recorded as measured: what `edgecv check` re-profiles
     matrix = spec.to_dict()
-    out = folder_for(Path(out), lambda recorded: _same_spec(recorded, spec), log)
+    with claim(Path(out), lambda recorded: _same_spec(recorded, spec), log) as out:
+        return _measure(spec, out, matrix, formats, precisions, size, shapes, threads, timeout_s, layers, log,
+                        on_start, on_row, executor, ray_address, resume)
+
+
+def _measure(spec: ProfileSpec, out: Path, matrix: dict[str, Any], formats: list[str], precisions: list[str],
+             size: int | str | None, shapes: tuple, threads: int, timeout_s: float, layers: bool, log: Log,
+             on_start: Callable[[int], None] | None, on_row: Callable[[Row, int, int], None] | None, executor: str,
+             ray_address: str | None, resume: bool) -> dict[str, Any]:
+    """The run itself, in the claimed (locked) folder ``out``."""
+    from .environment import environment
+    from .executor import get_executor
+
     writable(out)  # before any export: a read-only or missing --out is said now, not after minutes
     runner = get_executor(executor, ray_address, log)  # a missing Ray or an unreachable cluster: before exports too
     with runner:  # a Ray instance it started is shut down however the profile ends
@@ -86,52 +95,51 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
                             list(spec.provider or ()), list(spec.device), spec.data, size, spec.batch, log, shapes)
         data_cache: dict = {}
         prints = {c.key: fingerprint(c, settings, __version__, data_cache) for c in cells}
-        with locked(out):
-            saved = out / "rows.jsonl"
-            refused: list[str] = []
-            if not resume and saved.is_file():
-                saved.replace(out / "rows.previous.jsonl")
-                log(f"measuring every row in this run; the rows saved in {out}/ before are kept as rows.previous.jsonl")
-            done = read_rows(saved, refused)
-            if refused:
-                log(f"measuring {len(refused)} saved row(s) in {saved} anew: they carry no seal of this machine's "
-                    "edgecv (copied from elsewhere, edited, or from an older edgecv), so their numbers are not reused")
-            todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
-            stale = [c for c in todo if c.key in done]
-            if done:
-                log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
-            if stale:
-                log(f"measuring {len(stale)} saved row(s) again: they were measured on other files, weights or "
-                    f"settings (first: {stale[0].model} {stale[0].format} {stale[0].precision})")
-            if on_start:
-                on_start(len(todo))
-            run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
-            peaks, host = Peaks(threads, run_id, log), this_node()["hostname"]
-            for k, (cell, row) in enumerate(runner.run(todo, settings, timeout_s), 1):
-                row.key, row.fingerprint, row.run = cell.key, prints[cell.key], run_id
-                # the GEMM peak is this machine's: a row timed on another node gets no efficiency against it
-                here = row.node is None or row.node.get("hostname") == host
-                row.peak = peaks.get(row.device) if row.ok and row.macs and here else None
-                row.efficiency = efficiency(row, row.peak)
-                append_row(saved, row.to_dict())
-                done[cell.key] = row
-                if on_row:
-                    on_row(row, k, len(todo))
-            rows = [done[c.key] for c in cells]
-            _derive(rows)
-            if layers:
-                from .layers import attach_layer_reports
+        saved = out / "rows.jsonl"
+        refused: list[str] = []
+        if not resume and saved.is_file():
+            saved.replace(out / "rows.previous.jsonl")
+            log(f"measuring every row in this run; the rows saved in {out}/ before are kept as rows.previous.jsonl")
+        done = read_rows(saved, refused)
+        if refused:
+            log(f"measuring {len(refused)} saved row(s) in {saved} anew: they carry no seal of this machine's "
+                "edgecv (copied from elsewhere, edited, or from an older edgecv), so their numbers are not reused")
+        todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
+        stale = [c for c in todo if c.key in done]
+        if done:
+            log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
+        if stale:
+            log(f"measuring {len(stale)} saved row(s) again: they were measured on other files, weights or "
+                f"settings (first: {stale[0].model} {stale[0].format} {stale[0].precision})")
+        if on_start:
+            on_start(len(todo))
+        run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
+        peaks, host = Peaks(threads, run_id, log), this_node()["hostname"]
+        for k, (cell, row) in enumerate(runner.run(todo, settings, timeout_s), 1):
+            row.key, row.fingerprint, row.run = cell.key, prints[cell.key], run_id
+            # the GEMM peak is this machine's: a row timed on another node gets no efficiency against it
+            here = row.node is None or row.node.get("hostname") == host
+            row.peak = peaks.get(row.device) if row.ok and row.macs and here else None
+            row.efficiency = efficiency(row, row.peak)
+            append_row(saved, row.to_dict())
+            done[cell.key] = row
+            if on_row:
+                on_row(row, k, len(todo))
+        rows = [done[c.key] for c in cells]
+        _derive(rows)
+        if layers:
+            from .layers import attach_layer_reports
 
-                attach_layer_reports(rows, out, spec.data, threads, log)
-            runs = sorted({r.run or "an earlier edgecv" for r in rows})
-            if len(runs) > 1:
-                log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
-                    "peak measured in its own run")
-            report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
-                      "peaks": peaks.measured, "runs": runs, "rows": [r.to_dict() for r in rows], "out": str(out)}
-            from .report import write_reports
+            attach_layer_reports(rows, out, spec.data, threads, log)
+        runs = sorted({r.run or "an earlier edgecv" for r in rows})
+        if len(runs) > 1:
+            log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
+                "peak measured in its own run")
+        report = {"edgecv_version": __version__, "environment": environment(threads), "matrix": matrix,
+                  "peaks": peaks.measured, "runs": runs, "rows": [r.to_dict() for r in rows], "out": str(out)}
+        from .report import write_reports
 
-            write_reports(report, out)
+        write_reports(report, out)
     return report
 
 
