@@ -52,7 +52,9 @@ def claim(out: Path, same: Callable[[Any], bool], log: Log):
 def locked(out: Path):
     """One profile at a time writes a report folder: a second one is refused at once, in one line (two writers
     each kept only their own rows in results.json)."""
-    out.mkdir(parents=True, exist_ok=True)
+    from ..artifact import writable
+
+    writable(out)  # a file in the way or a read-only parent: one line naming the folder
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks here
