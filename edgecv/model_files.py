@@ -4,7 +4,17 @@ a saved row was measured on, so both the size column and the resume fingerprint 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes (read in chunks: model files can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def companion_files(path: str | Path) -> list[Path]:
@@ -39,4 +49,4 @@ def model_bytes(path: str | Path) -> int:
     return Path(path).stat().st_size + sum(p.stat().st_size for p in companion_files(path))
 
 
-__all__ = ["companion_files", "model_bytes"]
+__all__ = ["companion_files", "file_digest", "model_bytes"]

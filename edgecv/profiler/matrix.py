@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..formats import suffixes
+from ..model_files import file_digest  # noqa: F401  (re-exported: the profiler's callers import it from here)
 from ..models.resolve import CHECKPOINT_SUFFIXES
 from .row import row_key
 
@@ -59,15 +60,6 @@ def expand_files(target: str) -> list[Path]:
             raise UsageError(f"model file not found: {target}")
         return [path]
     return []
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes (read in chunks: model files can be large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fingerprint(cell: Cell, settings: dict[str, Any], version: str, data_cache: dict | None = None) -> str:

@@ -13,7 +13,6 @@ and checked again after the push. A name alone is never trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 from ..devices import Device
 from ..devices.script import cached_device_script, script_digest
 from ..errors import EdgecvError, UsageError
+from ..model_files import file_digest
 from .remote import RemoteSession
 
 DEFAULT_WORKDIR = "~/.cache/edgecv-device"  # the login user's home: private by default, unlike /tmp
@@ -81,14 +81,6 @@ def ssh_command(device: Device) -> list[str]:
     return [*argv, "--", str(cfg["host"])]  # after "--", the destination can never be read as an option
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _remote(device: Device, command: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     out = subprocess.run([*ssh_command(device), command], input=stdin, capture_output=True, timeout=600)
     if out.returncode == 255:  # ssh's own failure: unreachable, host key, authentication
@@ -119,7 +111,7 @@ def push(device: Device, files: dict[Path, str]) -> str:
     """Make sure the board's private workdir holds each local file under its name (``files``: local path ->
     name in the workdir), byte for byte: anything missing or different is pushed, then every file is hashed on
     the board once more. Returns the workdir's absolute path there."""
-    expected = {name: _sha256(local) for local, name in files.items()}
+    expected = {name: file_digest(local) for local, name in files.items()}
     workdir, good = _check(device, expected)
     stale = [(local, name) for local, name in files.items() if name not in good]
     for local, name in stale:
@@ -144,7 +136,7 @@ def open_over_ssh(device: Device, path: Path, runtime: str, threads: int | None)
         raise UsageError(f"device {device.name} has no [ssh] host in {device.file}")
     path = Path(path)
     script = f"edgecv_device-{script_digest()}.pyz"
-    model = f"{_sha256(path)[:16]}-{path.name}"
+    model = f"{file_digest(path)[:16]}-{path.name}"
     files = {cached_device_script(): script, path: model}
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
