@@ -501,3 +501,22 @@ def test_a_corrupt_tflite_fails_in_one_line_at_inference(zoo_artifacts, tmp_path
                              env={**os.environ, "PYTHONWARNINGS": "ignore"})
         outcomes.append((ran.returncode, ran.stdout.strip()))
     assert all(out in ("ran", "refused 0") for code, out in outcomes if code >= 0), outcomes
+
+
+def test_a_ray_head_that_stops_answering_ends_the_run_in_one_line(monkeypatch):
+    """Two missed connection checks of the head's GCS (5 s apart while cells wait) end the run with edgecv's line,
+    well before Ray's own silent exit 60 s after losing the head."""
+    from types import SimpleNamespace
+
+    from edgecv.profiler import ray_executor
+
+    executor = object.__new__(ray_executor.RayExecutor)
+    executor.ray = SimpleNamespace(get_runtime_context=lambda: SimpleNamespace(gcs_address="127.0.0.1:6379"))
+    answers = iter([True, False, True, False, False])
+    monkeypatch.setattr(ray_executor, "_connects", lambda address, timeout_s=3.0: next(answers))
+    executor._head_alive(3)  # answers
+    executor._head_alive(3)  # one miss: not yet
+    executor._head_alive(3)  # answers again: the count starts over
+    executor._head_alive(3)
+    with pytest.raises(EdgecvError, match=r"lost the Ray cluster's head \(127.0.0.1:6379 stopped answering\) with 3"):
+        executor._head_alive(3)
