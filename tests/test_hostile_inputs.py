@@ -37,9 +37,12 @@ def _cli(*args):
 
 
 def _edgecv_error_or_ok(call):
+    """``call()``'s result, or None when it raised edgecv's one-line error (the host's, or the device script's)."""
+    from edgecv.portable.errors import DeviceError
+
     try:
         return call()
-    except EdgecvError as exc:
+    except (EdgecvError, DeviceError) as exc:
         assert str(exc) and "\n" not in str(exc).strip()
         return None
 

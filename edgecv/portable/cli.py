@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name)
         p.add_argument("model", type=Path)
         p.add_argument("--runtime", choices=["onnxruntime", "litert"])
-        p.add_argument("--threads", type=_number(int, 1, 4096))
+        p.add_argument("--threads", type=_number(int, 1, 10**6))  # more than the cores: capped
         if name == "predict":
             p.add_argument("images", nargs="+")
             p.add_argument("--top", type=_number(int, 1, 100_000), default=5)

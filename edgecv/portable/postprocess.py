@@ -57,7 +57,7 @@ class Pipeline:
         self.meta = metadata
         self.pre = SimpleNamespace(**metadata["preprocess"])
         self.labels = metadata.get("labels") or []
-        self.roles = {o["role"]: o["name"] for o in metadata.get("outputs", []) if "role" in o}
+        self.roles = {o["role"]: o["name"] for o in metadata.get("outputs") or [] if "role" in o}
 
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Geometry]:
         x, geo = preprocess(image, self.pre)
@@ -73,7 +73,7 @@ class Pipeline:
     def predictions(self, outputs: dict, geo: Geometry, image_hw: tuple[int, int], top: int = 5) -> list[dict]:
         """One image's outputs (name -> float array with a batch axis of 1) -> a list of predictions."""
         if self.meta["task"] == "detection":
-            settings = dict(self.meta.get("detection", {}).get("nms", {}))
+            settings = dict((self.meta.get("detection") or {}).get("nms") or {})
             det = nms(outputs[self.roles["boxes"]][0], outputs[self.roles["scores"]][0],
                       settings.get("conf_thres", 0.25), settings.get("iou_thres", 0.45),
                       settings.get("max_det", 300), agnostic=settings.get("class_agnostic", False))
