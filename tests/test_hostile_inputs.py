@@ -523,3 +523,18 @@ def test_a_ray_head_that_stops_answering_ends_the_run_in_one_line(monkeypatch):
     executor._head_alive(3)
     with pytest.raises(EdgecvError, match=r"lost the Ray cluster's head \(127.0.0.1:6379 stopped answering\) with 3"):
         executor._head_alive(3)
+
+
+def test_the_contracts_enumerations_are_the_preprocess_contracts():
+    """The portable core cannot import the host, so the names are written twice; this keeps them one fact."""
+    from typing import get_args
+
+    from edgecv import preprocess
+    from edgecv.portable import contract
+    from edgecv.tasks import TASKS
+
+    assert set(get_args(preprocess.Mode)) == set(contract.MODES)
+    assert set(get_args(preprocess.Interpolation)) == set(contract.INTERPOLATIONS)
+    assert set(get_args(preprocess.Colour)) == set(contract.COLOURS)
+    assert set(get_args(preprocess.Layout)) == set(contract.LAYOUTS)
+    assert set(TASKS) == set(contract.TASK_NAMES)
