@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DeviceError
+from .errors import DeviceError, one_line
 
 _ORT_DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
                "tensor(uint8)": "uint8", "tensor(int8)": "int8", "tensor(uint16)": "uint16", "tensor(int16)": "int16",
@@ -54,9 +54,7 @@ class OnnxModel:
         try:
             return self.session.run(None, feeds)
         except Exception as exc:  # onnxruntime's own exception types (Fail, RuntimeException, ...)
-            text = str(exc).strip()
-            raise DeviceError(f"onnxruntime cannot run this model: {text.splitlines()[0][:300] if text else type(exc).__name__}"
-                              ) from None
+            raise DeviceError(f"onnxruntime cannot run this model: {one_line(exc)}") from None
 
 
 def litert_interpreter_module():
@@ -133,9 +131,7 @@ class LiteRTModel:
             it.invoke()
             return [it.get_tensor(i) for i in self._out_index]
         except (RuntimeError, ValueError) as exc:  # a corrupt file often loads and fails only here
-            text = str(exc).strip()
-            raise DeviceError(f"LiteRT cannot run this model: {text.splitlines()[0][:300] if text else type(exc).__name__}"
-                              ) from None
+            raise DeviceError(f"LiteRT cannot run this model: {one_line(exc)}") from None
 
 
 class quiet_native_stderr:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import EdgecvError, UsageError
 from ..portable.engines import dequantize, quantize
+from ..portable.errors import one_line
 from ..portable.timing import time_calls
 
 
@@ -84,9 +85,8 @@ class Session(ABC):
         except EdgecvError:
             raise
         except Exception as exc:  # a runtime refusing a corrupt file at its first call (LiteRT's RuntimeError, ...)
-            text = str(exc).strip()
             raise EdgecvError(f"{self._label()}: the runtime failed to run it ({type(exc).__name__}: "
-                              f"{text.splitlines()[0][:300] if text else 'no message'})") from None
+                              f"{one_line(exc)})") from None
         if not self.timed_on_device:
             self.last_infer_ms = (time.perf_counter() - start) * 1e3
         return outs
