@@ -15,34 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-from hypothesis import HealthCheck, settings
 
 from edgecv.errors import EdgecvError
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 LIGHT = Path(__import__("onnx").__file__).parent / "backend" / "test" / "data" / "light"
 SQUEEZENET = LIGHT / "light_squeezenet.onnx"
 FAST = ["--iters", "3", "--min-time", "0", "--warmup", "1"]
-
-
-def _cli(*args):
-    from edgecv.cli import cli
-
-    return CliRunner().invoke(cli, list(args))
-
-
-def _edgecv_error_or_ok(call):
-    """``call()``'s result, or None when it raised edgecv's one-line error (the host's, or the device script's)."""
-    from edgecv.portable.errors import DeviceError
-
-    try:
-        return call()
-    except (EdgecvError, DeviceError) as exc:
-        assert str(exc) and "\n" not in str(exc).strip()
-        return None
 
 
 # --- memory is estimated before anything is allocated ------------------------------------------------------
