@@ -38,17 +38,19 @@ def image_paths(args: list[str]) -> list[Path]:
 def predict(target: str, images: list[str], runtime: str | None = None, provider: str | None = None,
             device: str | None = None, threads: int | None = None, top: int = 5,
             on_result: Callable[[dict[str, Any]], None] | None = None, masks: str | Path = "runs/predict",
-            **options: Any) -> dict[str, Any]:
+            facts: Any = None, **options: Any) -> dict[str, Any]:
     """Run ``target`` (an artifact, or a zoo name/checkpoint on torch) on each image.
 
     Each result is ``{"image", "predictions"}`` or ``{"image", "error"}`` for an unreadable image; the
     run goes on past such images. A segmentation model also writes each image's class map as a VOC palette
     PNG into ``masks`` (``"mask"`` in the result). ``on_result`` sees each result as soon as it is ready."""
     paths = image_paths(images)
-    with load(target, runtime, provider, device, threads, **options) as session:
-        if not session.metadata:
-            raise UsageError(f"{Path(str(target)).name} has no edgecv metadata (not exported by edgecv), so its "
-                             "preprocessing and labels are unknown; edgecv profile can still time it")
+    from .interop import unscorable
+
+    with load(target, runtime, provider, device, threads, facts, **options) as session:
+        why = unscorable(session.metadata, Path(str(target)).name)
+        if why:
+            raise UsageError(f"{why}; edgecv profile can still time it")
         pipe = Pipeline(session.metadata)
         results, infer_ms = [], []
         mask_dir = Path(masks) if session.metadata["task"] == "segmentation" else None

@@ -24,6 +24,7 @@ from .errors import UsageError
 from .metrics.classification import topk_correct
 from .metrics.detection import coco_map
 from .metrics.segmentation import ConfusionMatrix
+from .portable.heads import Detections, kept_detections
 from .portable.preprocess import preprocess_batch
 from .preprocess import Preprocess
 
@@ -80,13 +81,23 @@ class Evaluator:
 
         targets, detections, sizes = [], [], []
         for x, items, geos in self.batches():
-            boxes, scores = (_numpy(t) for t in predict(x))
-            if scores.shape[-1] != self.dataset.num_classes:
-                raise UsageError(f"the model predicts {scores.shape[-1]} classes but {self.dataset.name} has "
-                                 f"{self.dataset.num_classes}")
-            kept = nms(torch.from_numpy(boxes), torch.from_numpy(scores), self.conf_thres, self.iou_thres, self.max_det)
+            out = predict(x)
+            if isinstance(out, Detections):  # the file suppressed its own boxes: keep them, no NMS again
+                kept = [kept_detections(d, self.conf_thres, self.max_det) for d in np.asarray(out)]
+                classes = max((int(d[:, 5].max()) + 1 for d in kept if len(d)), default=0)
+                if classes > self.dataset.num_classes:
+                    raise UsageError(f"the model predicts class {classes - 1} but {self.dataset.name} has "
+                                     f"{self.dataset.num_classes} classes")
+            else:
+                boxes, scores = (_numpy(t) for t in out)
+                if scores.shape[-1] != self.dataset.num_classes:
+                    raise UsageError(f"the model predicts {scores.shape[-1]} classes but {self.dataset.name} has "
+                                     f"{self.dataset.num_classes}")
+                kept = [d.numpy() for d in nms(torch.from_numpy(np.ascontiguousarray(boxes)),
+                                               torch.from_numpy(np.ascontiguousarray(scores)),
+                                               self.conf_thres, self.iou_thres, self.max_det)]
             for det, (image, gt_boxes, gt_classes), geo in zip(kept, items, geos):
-                det = det.numpy().copy()
+                det = det.copy()
                 h, w = image.shape[:2]
                 det[:, :4] = geo.to_image(det[:, :4])
                 det[:, [0, 2]] = det[:, [0, 2]].clip(0, w)
@@ -141,9 +152,12 @@ def score(model: Any, data: str | Dataset, limit: int | None = None, *, preproce
     from .runtimes import Session, predictor
 
     if isinstance(model, Session):
+        from .interop import unscorable
+
         meta = model.metadata or {}
-        if not meta.get("preprocess"):
-            raise UsageError(f"{model._label()} has no edgecv metadata, so its preprocessing and labels are unknown")
+        why = unscorable(meta, model._label())
+        if why:
+            raise UsageError(f"no accuracy: {why}")
         pre, task, predict = Preprocess.from_dict(meta["preprocess"]), meta["task"], predictor(model)
         name = str(model.path or meta.get("model"))
     else:

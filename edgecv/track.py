@@ -31,7 +31,7 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
           gt: str | None = None, runtime: str | None = None, provider: str | None = None, device: str | None = None,
           threads: int | None = None, out: str | Path = "track", iou_threshold: float = 0.1, max_age: int = 10,
           min_hits: int = 3, per_class: bool = False, embedder: str | None = None,
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          log: Callable[[str], None] = print, facts: Any = None) -> dict[str, Any]:
     """Track through ``frames`` (image files or folders, in order) or the built-in ``data`` sequences; returns the
     report (also ``out/track.json``): the tracks' files, the scores when there is ground truth, and the timing.
     ``embedder`` is a classifier artifact whose class probabilities for each box's crop are its appearance."""
@@ -44,10 +44,15 @@ def track(target: str, frames: list[str] | None = None, *, data: str | None = No
         raise UsageError("--gt goes with FRAMES (the built-in sequences carry their own ground truth)")
     out = Path(out)
     truth = _read_gt(gt)  # a bad ground-truth file is said before any frame is run
-    with load(target, runtime, provider, device, threads) as session, _embedder(embedder, threads) as embed:
+    with load(target, runtime, provider, device, threads, facts) as session, _embedder(embedder, threads) as embed:
         meta = session.metadata or {}
+        from .interop import unscorable
+
+        why = unscorable(meta, Path(str(target)).name)
+        if why:
+            raise UsageError(why)
         if meta.get("task") != "detection":
-            raise UsageError(f"{Path(str(target)).name} is not an edgecv detector (task {meta.get('task')!r}): "
+            raise UsageError(f"{Path(str(target)).name} is not a detector (task {meta.get('task')!r}): "
                              "track needs boxes")
         pipe = Pipeline(meta)
         runs = _builtin(meta, sequences) if data else [("frames", _files(frames or [], log, truth), truth)]

@@ -270,5 +270,12 @@ def test_ray_materialize_checks_the_bytes_and_writes_privately(tmp_path):
     folder.mkdir(mode=0o700)
     with pytest.raises(EdgecvError, match="other bytes"):
         _materialize(folder, hashlib.sha256(b"other").hexdigest(), "m.onnx", blob, None)
-    path = _materialize(folder, hashlib.sha256(blob).hexdigest(), "../../m.onnx", blob, b"{}")
+    data = b"external weights"
+    with pytest.raises(EdgecvError, match="m.onnx.data arrived"):  # what travels with the file is checked too
+        _materialize(folder, hashlib.sha256(blob).hexdigest(), "m.onnx", blob,
+                     [("m.onnx.data", hashlib.sha256(b"other").hexdigest(), data)])
+    assert not list(folder.iterdir())  # nothing written before every file checked out
+    path = _materialize(folder, hashlib.sha256(blob).hexdigest(), "../../m.onnx", blob,
+                        [("../m.onnx.data", hashlib.sha256(data).hexdigest(), data)])
     assert path.parent == folder and path.read_bytes() == blob and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (folder / "m.onnx.data").read_bytes() == data

@@ -78,3 +78,47 @@ def key_values(pairs: tuple[str, ...], hint: str = "--model-arg") -> dict[str, A
 def runtime_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """``--option KEY=VALUE`` pairs for a runtime."""
     return key_values(pairs, "--option")
+
+
+def facts_options(command):
+    """``--preprocess FILE``, ``--task``, ``--labels`` and ``--head``: what a model file made by another tool does
+    not say (``interop``). The command receives them as one ``facts`` argument (an ``interop.Facts``)."""
+    import functools
+
+    from ..portable.heads import ALL_HEADS
+    from ..tasks import TASKS
+
+    @functools.wraps(command)
+    def with_facts(*args: Any, preprocess_file: str | None = None, task_fact: str | None = None,
+                   labels: str | None = None, head: str | None = None, **kwargs: Any) -> Any:
+        return command(*args, facts=facts_from(preprocess_file, task_fact, labels, head), **kwargs)
+
+    options = [
+        click.option("--preprocess", "preprocess_file", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="How images are prepared for the model (YAML/JSON: input_size, mode resize|center_crop|"
+                     "letterbox, resize_size, interpolation, mean, std, colour, layout, pad_value); over what the "
+                     "file, its sidecar or its producer says. docs/byom.md."),
+        click.option("--task", "task_fact", type=click.Choice(list(TASKS)), help="The model's task, when its file "
+                     "does not say it and its outputs could mean several."),
+        click.option("--labels", metavar="FILE|a,b,c", help="Class names: a text file (one per line) or a list."),
+        click.option("--head", type=click.Choice(list(ALL_HEADS)), help="A foreign detector's output layout: yolov8 "
+                     "[B,4+nc,N], yolov5 [B,N,5+nc], yolo_nms [B,N,6]; classifiers: logits or probs."),
+    ]
+    for option in reversed(options):
+        with_facts = option(with_facts)
+    return with_facts
+
+
+def facts_from(preprocess_file: str | None, task: str | None, labels: str | None, head: str | None):
+    """The ``interop.Facts`` the four options state (files read and checked now, before any work)."""
+    from ..interop import Facts
+    from ..interop.sidecar import labels_from, read_facts_file
+
+    stated: dict[str, Any] = read_facts_file(preprocess_file) if preprocess_file else {}
+    if task:
+        stated["task"] = task
+    if labels:
+        stated["labels"] = labels_from(labels)
+    if head:
+        stated["head"] = head
+    return Facts.from_dict(stated, preprocess_file or "the options")

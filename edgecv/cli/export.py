@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import EdgecvError, UsageError
-from .app import Finite, cli
+from .app import Finite, cli, facts_options
 
 
 @cli.command("export")
@@ -163,8 +163,9 @@ def _record_in_summary(art, record: dict) -> None:
               help="With --float-accuracy: val images per accuracy.")
 @click.option("--json", "as_json", is_flag=True, help="Print every layer as JSON.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write every layer as an HTML page here.")
+@facts_options
 def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: int, threads: int | None, top: int,
-               float_layers: int, eval_limit: int, as_json: bool, html_path: str | None) -> None:
+               float_layers: int, eval_limit: int, as_json: bool, html_path: str | None, facts) -> None:
     """Which layers int8 hurts, and what each costs: ARTIFACT (an int8 .onnx or .tflite) against REFERENCE (the float
     model it came from; default: the fp32 file of the same export beside it), layer by layer, on real images.
 
@@ -175,7 +176,7 @@ def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: in
     blocked = next((p for p in Path(html_path or ".").absolute().parents if p.exists() and not p.is_dir()), None)
     if blocked:  # said before minutes of analysis, not after
         raise UsageError(f"cannot write --html {html_path}: {blocked} is a file")
-    report = analyse(artifact, reference, data, limit, threads, float_layers, eval_limit)
+    report = analyse(artifact, reference, data, limit, threads, float_layers, eval_limit, facts)
     if html_path:
         from ..artifact import write_atomic
         from ..quant.page import layers_page
@@ -199,3 +200,25 @@ def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: in
         share = f"{100 * r['share']:.1f}%" if r["share"] is not None else "-"
         gain = f" {r['float_gain']:>+8.2f}" if r["float_gain"] is not None else (f" {'-':>8}" if acc else "")
         click.echo(f"{r['name'][:28]:<28} {r['op']:<{width}} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}{gain}")
+
+
+@cli.command("annotate")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the annotated file here (default: MODEL itself).")
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata written, as JSON.")
+@facts_options
+def annotate_cmd(model: str, out: str | None, as_json: bool, facts) -> None:
+    """Write what edgecv knows of MODEL (a .onnx/.tflite from any tool: --preprocess, --labels, --task, --head, its
+    FILE.edgecv.yaml, its producer's metadata) into the file's own metadata, so every command and the device script
+    then run it without flags."""
+    from ..annotate import annotate
+
+    written, meta = annotate(model, facts, out)
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
+    pre = meta["preprocess"]
+    click.echo(f"{written}: {meta['task']}, {meta.get('num_classes') or '?'} classes, {pre['input_size']}px "
+               f"{pre['mode']} {pre['layout']}" + (f", head {meta['head']}" if meta.get("head") else ""))
+    click.echo("facts: " + ", ".join(f"{k} from {v}" for k, v in sorted((meta.get("sources") or {}).items())),
+               err=True)

@@ -8,7 +8,7 @@ import click
 
 from ..errors import UsageError
 from ..metrics import HEADLINE
-from .app import Finite, cli, key_values
+from .app import Finite, cli, facts_options, key_values
 
 
 @cli.command("models")
@@ -108,9 +108,10 @@ def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int,
 @click.option("--device", help="Artifacts: a device profile name or .toml (host, rpi4, rpi5, ...).")
 @click.option("--threads", type=click.IntRange(1), help="Artifacts: runtime threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@facts_options
 def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | None, limit: int | None, batch: int,
              runtime: str | None, provider: str | None, device: str | None, threads: int | None,
-             as_json: bool) -> None:
+             as_json: bool, facts) -> None:
     """Measure TARGET's accuracy (top-1/top-5 or COCO mAP) on a val split.
 
     TARGET is a zoo name or a checkpoint from `edgecv train` (run with PyTorch), or an exported .onnx/.tflite
@@ -130,9 +131,9 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
         task = bar.add_task(f"evaluating {target}", total=None)
         update = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
         if artifact:
-            result = evaluate_artifact(target, runtime, provider, device, threads, data, limit, batch, update)
+            result = evaluate_artifact(target, runtime, provider, device, threads, data, limit, batch, update, facts)
         else:
-            result = evaluate_target(target, weights, data, imgsz, limit, batch, progress=update)
+            result = evaluate_target(target, weights, data, imgsz, limit, batch, progress=update, facts=facts)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -142,3 +143,5 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
         where = f" with {result['runtime']} on {result['device']}" + (" (emulated)" if result["emulated"] else "")
     click.echo(f"{result['model']} on {result['data']} val ({result['metrics']['images']} images, "
                f"{result['imgsz']}px){where}: {scores}")
+    if result.get("sources"):
+        click.echo("facts: " + ", ".join(f"{k} from {v}" for k, v in sorted(result["sources"].items())), err=True)

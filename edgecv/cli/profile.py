@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import EdgecvError, UsageError
-from .app import Finite, cli
+from .app import Finite, cli, facts_options
 
 
 def executor_options(command):
@@ -49,11 +49,12 @@ def executor_options(command):
               "share; pip install 'edgecv[track]').")
 @click.option("--layers", is_flag=True, help="Also analyse each int8 file layer by layer against its fp32 twin "
               "(edgecv layers) and link the page from its rows in report.html.")
+@facts_options
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
                 providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
                 input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
                 min_time: float, timeout: float, out: str, json_path: str | None, executor: str, ray_address: str | None,
-                track: int, layers: bool) -> None:
+                track: int, layers: bool, facts) -> None:
     """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
     files or folders of them (default: the default-weight zoo, every format and precision)."""
     from ..artifact import write_atomic
@@ -66,7 +67,8 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     log = lambda msg: click.echo(f"edgecv: {msg}", err=True)  # noqa: E731
     spec = ProfileSpec.of(targets, format=formats, precision=precisions, runtime=runtimes, provider=providers,
                           device=devices, data=data, limit=limit, imgsz=imgsz, batch=batch, threads=threads,
-                          warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes, track=track)
+                          warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes, track=track,
+                          facts=facts.to_dict() or None)
     progress = Progress()
     try:
         report = profile(spec=spec, out=out, timeout_s=timeout, layers=layers, log=log, on_start=progress.start,

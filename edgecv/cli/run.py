@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import EdgecvError
-from .app import Finite, cli, runtime_options
+from .app import Finite, cli, facts_options, runtime_options
 
 
 @cli.command("track")
@@ -35,10 +35,11 @@ from .app import Finite, cli, runtime_options
 @click.option("--out", type=click.Path(file_okay=False), default="track", show_default=True,
               help="Where the MOT-format track files and track.json go.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@facts_options
 def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences: int | None, gt: str | None,
               runtime: str | None, provider: str | None, device: str | None, threads: int | None,
               iou_threshold: float, max_age: int, min_hits: int, per_class: bool, embedder: str | None, out: str,
-              as_json: bool) -> None:
+              as_json: bool, facts) -> None:
     """Run the detector TARGET on FRAMES (image files or folders, in order) or --data shapes-track, and link its
     boxes into tracks (Kalman filter + Hungarian matching): MOT-format files, MOTA/IDF1 with ground truth."""
     from ..track import track
@@ -46,7 +47,7 @@ def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences:
     log = (lambda m: None) if as_json else (lambda m: click.echo(m, err=True))
     report = track(target, list(frames), data=data, sequences=sequences, gt=gt, runtime=runtime, provider=provider,
                    device=device, threads=threads, out=out, iou_threshold=iou_threshold, max_age=max_age,
-                   min_hits=min_hits, per_class=per_class, embedder=embedder, log=log)
+                   min_hits=min_hits, per_class=per_class, embedder=embedder, log=log, facts=facts)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -73,8 +74,9 @@ def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences:
 @click.option("--masks", "masks", default="runs/predict", show_default=True, metavar="DIR",
               help="Segmentation: where each image's class map goes, as a VOC palette PNG named after the image.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@facts_options
 def predict_cmd(target: str, images: tuple[str, ...], runtime: str | None, provider: str | None, device: str | None,
-                threads: int | None, top: int, options: tuple[str, ...], masks: str, as_json: bool) -> None:
+                threads: int | None, top: int, options: tuple[str, ...], masks: str, as_json: bool, facts) -> None:
     """Run TARGET on IMAGES (files or folders) and print the top classes, the detected boxes, or the classes
     covering each image (writing its class map as a colour PNG).
 
@@ -96,7 +98,7 @@ def predict_cmd(target: str, images: tuple[str, ...], runtime: str | None, provi
             click.echo(f"  class map: {result['mask']}")
 
     report = predict(target, list(images), runtime, provider, device, threads, top,
-                     on_result=None if as_json else show, masks=masks, **runtime_options(options))
+                     on_result=None if as_json else show, masks=masks, facts=facts, **runtime_options(options))
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:

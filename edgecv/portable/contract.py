@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from .errors import DeviceError
+from .heads import HEADS
 
 TASK_NAMES = ("classification", "detection", "segmentation")
 MODES = ("center_crop", "letterbox", "resize")
@@ -68,11 +69,21 @@ def check_metadata(meta: Any, where: str) -> dict:
         for o in items:
             if "role" in o and not _text(o["role"]):
                 raise ContractError(f"{where}: metadata {key} role must be a string, not {o['role']!r}"[:200])
+    if meta.get("head") is not None:
+        heads = HEADS.get(meta.get("task"), ())
+        if meta["head"] not in heads:
+            names = heads or sorted(set().union(*HEADS.values()))
+            raise bad("head", f"a {meta.get('task') or 'known'} head: {' or '.join(names)}")
+    sources = meta.get("sources")
+    if sources is not None and not (isinstance(sources, dict) and all(_text(k) and _text(v) for k, v in sources.items())):
+        raise bad("sources", "an object of strings")
     if meta.get("preprocess") is not None:
         _check_preprocess(meta["preprocess"], bad)
     nms = (meta.get("detection") or {}).get("nms") if isinstance(meta.get("detection"), dict) else None
     if meta.get("detection") is not None and not isinstance(meta["detection"], dict):
         raise bad("detection", "an object")
+    if isinstance(meta.get("detection"), dict) and not isinstance(meta["detection"].get("normalized", False), bool):
+        raise bad("detection.normalized", "true or false")
     if nms is not None:
         if not isinstance(nms, dict):
             raise bad("detection.nms", "an object")
@@ -86,9 +97,16 @@ def check_metadata(meta: Any, where: str) -> dict:
     return meta
 
 
+PREPROCESS_FIELDS = ("input_size", "mode", "resize_size", "interpolation", "mean", "std", "colour", "layout",
+                     "pad_value")
+
+
 def _check_preprocess(pre: Any, bad) -> None:
     if not isinstance(pre, dict):
         raise bad("preprocess", "an object")
+    unknown = sorted(set(pre) - set(PREPROCESS_FIELDS))
+    if unknown:
+        raise bad("preprocess", f"made of {', '.join(PREPROCESS_FIELDS)} (unknown: {', '.join(map(str, unknown))})")
     if not _whole(pre.get("input_size"), 1, MAX_INPUT_SIZE):
         raise bad("preprocess.input_size", f"a whole number of pixels from 1 to {MAX_INPUT_SIZE}")
     if pre.get("resize_size") is not None and not _whole(pre["resize_size"], 1, MAX_INPUT_SIZE):
@@ -128,4 +146,4 @@ def _real(value: Any, low: float, high: float) -> bool:
             and low <= value <= high)
 
 
-__all__ = ["ContractError", "check_metadata", "parse_metadata"]
+__all__ = ["ContractError", "PREPROCESS_FIELDS", "check_metadata", "parse_metadata"]

@@ -80,8 +80,8 @@ def _tables(buf: bytes, table: int, index: int) -> list[int]:
     return [_deref(buf, first + 4 * k) for k in range(n)]
 
 
-def tflite_metadata(data: bytes) -> dict[str, str]:
-    """``name -> text`` of Model.metadata (field 6) entries whose Model.buffers (field 4) entry is inline."""
+def tflite_metadata_bytes(data: bytes) -> dict[str, bytes]:
+    """``name -> bytes`` of Model.metadata (field 6) entries whose Model.buffers (field 4) entry is inline."""
     if data[4:8] != b"TFL3":
         raise ValueError("missing the TFL3 file identifier")
     model = _deref(data, 0)
@@ -99,8 +99,13 @@ def tflite_metadata(data: bytes) -> dict[str, str]:
         data_pos = _table_field(data, buffers[index], 0)
         if data_pos is not None:
             n, first = _vector(data, data_pos)
-            out[name] = data[first:first + n].decode("utf-8", errors="replace")
+            out[name] = data[first:first + n]
     return out
+
+
+def tflite_metadata(data: bytes) -> dict[str, str]:
+    """``name -> text`` of the model's inline metadata entries."""
+    return {k: v.decode("utf-8", errors="replace") for k, v in tflite_metadata_bytes(data).items()}
 
 
 def read_metadata_text(path: Path) -> str | None:

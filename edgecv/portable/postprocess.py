@@ -7,13 +7,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .heads import class_probabilities, decode, kept_detections
 from .preprocess import Geometry, preprocess
 from .segmentation import class_map, class_shares
 
 
-def top_classes(logits: np.ndarray, k: int) -> list[tuple[int, float]]:
-    z = logits.astype(np.float64) - logits.max()
-    p = np.exp(z) / np.exp(z).sum()
+def top_classes(logits: np.ndarray, k: int, head: str | None = None) -> list[tuple[int, float]]:
+    """The ``k`` best classes of one image's scores (logits, or probabilities a foreign head already gives)."""
+    p = class_probabilities(logits, head)
     order = np.argsort(-p, kind="stable")[:k]
     return [(int(i), float(p[i])) for i in order]
 
@@ -68,15 +69,20 @@ class Pipeline:
 
     def segment(self, outputs: dict, geo: Geometry, image_hw: tuple[int, int]) -> np.ndarray:
         """A segmentation model's class map ``[H, W]`` uint8 at the image's size (255: pixels not seen)."""
-        return class_map(outputs[self.roles.get("logits", next(iter(outputs)))][0], geo, image_hw)
+        return class_map(decode(outputs, self.meta)["logits"][0], geo, image_hw)
 
     def predictions(self, outputs: dict, geo: Geometry, image_hw: tuple[int, int], top: int = 5) -> list[dict]:
         """One image's outputs (name -> float array with a batch axis of 1) -> a list of predictions."""
         if self.meta["task"] == "detection":
             settings = dict((self.meta.get("detection") or {}).get("nms") or {})
-            det = nms(outputs[self.roles["boxes"]][0], outputs[self.roles["scores"]][0],
-                      settings.get("conf_thres", 0.25), settings.get("iou_thres", 0.45),
-                      settings.get("max_det", 300), agnostic=settings.get("class_agnostic", False))
+            decoded = decode(outputs, self.meta)
+            if "detections" in decoded:  # the file suppressed its own boxes
+                det = kept_detections(decoded["detections"][0], settings.get("conf_thres", 0.25),
+                                      settings.get("max_det", 300))
+            else:
+                det = nms(decoded["boxes"][0], decoded["scores"][0],
+                          settings.get("conf_thres", 0.25), settings.get("iou_thres", 0.45),
+                          settings.get("max_det", 300), agnostic=settings.get("class_agnostic", False))
             h, w = image_hw
             boxes = geo.to_image(det[:, :4])
             boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
@@ -85,5 +91,6 @@ class Pipeline:
                      "box": [round(float(v), 2) for v in b]} for b, s, c in zip(boxes, det[:, 4], det[:, 5])]
         if self.meta["task"] == "segmentation":
             return class_shares(self.segment(outputs, geo, image_hw), self.labels, top)
-        logits = outputs[self.roles.get("logits", next(iter(outputs)))][0]
-        return [{"class": k, "label": self._label(k), "score": round(p, 5)} for k, p in top_classes(logits, top)]
+        logits = decode(outputs, self.meta)["logits"][0]
+        return [{"class": k, "label": self._label(k), "score": round(p, 5)}
+                for k, p in top_classes(logits, top, self.meta.get("head"))]

@@ -39,17 +39,24 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
     row = empty_row(cell)
     if cell.get("info", {}).get("export_error"):
         raise RuntimeError(f"export failed: {cell['info']['export_error']}")
+    from ..interop import Facts, unscorable
+
     options = {"imgsz": cell["imgsz"]} if cell["runtime"] == REFERENCE_RUNTIME and cell["imgsz"] else {}
     threads = settings["threads"]
-    with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], threads, **options) as session:
+    facts = Facts.from_dict(settings.get("facts"))
+    with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], threads, facts,
+              **options) as session:
         meta = session.metadata or {}
         row.emulated, row.init_ms, row.task = session.emulated, session.init_ms, row.task or meta.get("task")
+        row.sources = dict(meta.get("sources") or {}) or None
         if cell["format"] != REFERENCE:
             row.size_mb = model_bytes(cell["target"]) / 1e6  # external data (FILE.onnx.data) included
-        if row.imgsz is None and meta.get("preprocess"):
-            row.imgsz = meta["preprocess"]["input_size"]
+        stated = (meta.get("preprocess") or {}).get("input_size")
+        if row.imgsz is None and stated:
+            row.imgsz = stated
         shapes = {name: list(dims) for name, dims in cell.get("shapes") or ()}
-        inputs, notes = synthetic_inputs(session, 1, imgsz=_hw(cell["imgsz"]), overrides=shapes)
+        # a dynamic file is timed at the size it is scored at: --imgsz, else the size its metadata states
+        inputs, notes = synthetic_inputs(session, 1, imgsz=_hw(cell["imgsz"] or stated), overrides=shapes)
         row.inputs = describe_inputs(session, inputs)
         row.notes += notes
         watch = Load()
@@ -63,25 +70,27 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
             fixed = (session.inputs[0].shape or [None])[0]
             if fixed not in (None, batch):
                 raise ValueError(f"the model's batch is fixed at {fixed}; export it with --batch {batch}")
-            many, _ = synthetic_inputs(session, batch, imgsz=_hw(cell["imgsz"]), overrides=shapes)
+            many, _ = synthetic_inputs(session, batch, imgsz=_hw(cell["imgsz"] or stated), overrides=shapes)
             timed = measure(session, many, 2, max(5, settings["iters"] // 4), settings["min_time_s"] / 2)
             row.throughput_ips = timed["throughput_ips"]
         row.peak_mem_mb = peak_memory_mb()  # before scoring: the evaluator's own imports are not the model's
         row.notes += _numerics_notes(cell, meta)
         data = settings["data"] or cell.get("info", {}).get("data") or (meta.get("source") or {}).get("data")
-        if meta.get("preprocess") and data:
+        why = unscorable(meta, Path(str(cell["target"])).name)
+        if why and settings["data"]:  # --data means accuracy: a row that cannot be scored fails, with the reason
+            raise ValueError(f"no accuracy on {settings['data']}: {why}")
+        if why:
+            row.notes.append(f"no accuracy: {why}")
+        elif data:
             for name, value in _accuracy(session, data, settings["limit"]).items():
                 setattr(row, name, value)
-        elif settings["data"] and not meta.get("preprocess"):
-            row.notes.append(f"no accuracy: --data needs the file's preprocessing, task and labels, and "
-                             f"{Path(str(cell['target'])).name} has no edgecv metadata (export it with edgecv)")
         if settings.get("track") and row.task == "detection":  # the detector + tracker pipeline (track.py)
-            if meta.get("preprocess"):
+            if not why:
                 from ..track import builtin_summary
 
                 row.tracking = builtin_summary(session, settings["track"])
             else:
-                row.notes.append("no tracking: the file has no edgecv metadata to decode its boxes")
+                row.notes.append(f"no tracking: {why}")
     row.status = "ok"
     return row
 

@@ -11,7 +11,7 @@ from ..formats import REFERENCE
 from ..metrics import NAMES
 from .cells import report_link
 from .row import Row
-from .table import best_picks, pick_line, report_rows, table_rows
+from .table import best_picks, facts_lines, pick_line, report_rows, table_rows
 
 COLOURS = {"pytorch": "#555555", "onnx": "#1f77b4", "tflite": "#e4572e"}
 MARKS = {"fp32": "circle", "fp16": "square", "int8": "triangle"}
@@ -140,6 +140,8 @@ def page(report: dict[str, Any]) -> str:
     cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row[:-1]) + f"<td>{_status(r, row[-1])}</td></tr>"
                     for r, row in zip(rows, table))
     picks = "".join(f"<li>{html.escape(pick_line(label, r))}</li>" for label, r in best_picks(rows))
+    facts = "".join(f"<li>{html.escape(line)}</li>" for line in facts_lines(rows))
+    facts = f"<h2>Where each file's facts came from</h2><ul>{facts}</ul>" if facts else ""
     legend = ("colour: <b style='color:#555'>pytorch</b> <b style='color:#1f77b4'>onnx</b> "
               "<b style='color:#e4572e'>tflite</b>; mark: ● fp32 ■ fp16 ▲ int8; ringed and dashed: the Pareto front "
               "(nothing else is both faster and more accurate)")
@@ -151,6 +153,6 @@ td,th{{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}} td:nth-ch
 ({env.get('cores')} cores, {html.escape(' '.join(env.get('isa') or []))}), {html.escape(str(env.get('os')))}, Python
 {html.escape(str(env.get('python')))}. Emulated rows time qemu, not the device.</p><p>{legend}</p>
 <h2>Best picks</h2><ul>{picks or '<li>none: no variant has an fp32 PyTorch row to compare with</li>'}</ul>
-{''.join(sections)}<h2>All rows</h2><table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>{cells}</table>
+{''.join(sections)}{facts}<h2>All rows</h2><table><tr>{''.join(f'<th>{html.escape(h)}</th>' for h in head)}</tr>{cells}</table>
 </body></html>
 """

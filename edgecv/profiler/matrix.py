@@ -71,7 +71,11 @@ def fingerprint(cell: Cell, settings: dict[str, Any], version: str, data_cache: 
     target = Path(cell.target)
     content = cell.info.get("digest") or (file_digest(target) if target.is_file() else f"absent: {target}")
     if not cell.info.get("digest") and target.is_file():
-        content = [content, *(file_digest(p) for p in companion_files(target))]  # ONNX external data too
+        from ..interop.sidecar import sidecar_for
+
+        facts = sidecar_for(target)  # the FILE.edgecv.yaml the user wrote changes how it is scored
+        content = [content, *(file_digest(p) for p in companion_files(target)),  # ONNX external data too
+                   *([file_digest(facts)] if facts else [])]
     data = settings.get("data") or cell.info.get("data")
     cache = {} if data_cache is None else data_cache  # one walk of a dataset per profile, not one per cell
     if data not in cache:

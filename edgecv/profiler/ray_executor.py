@@ -137,14 +137,15 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
     def _ship(self, target: str, shipped: dict[str, tuple[str, Any, Any]]) -> tuple[str | None, Any, Any]:
-        """Put a file target (and its metadata sidecar) into the object store once; a zoo name travels as is."""
+        """Put a file target (and the files that travel with it: ``beside``) into the object store once; a zoo
+        name travels as is."""
         path = Path(target)
         if not path.is_file():
             return None, None, None
         if target not in shipped:
-            side = sidecar_path(path)
+            extras = [(p.name, p.read_bytes()) for p in beside(path)]
             shipped[target] = (file_digest(path), self.ray.put(path.read_bytes()),
-                               self.ray.put(side.read_bytes()) if side.is_file() else None)
+                               self.ray.put([(n, hashlib.sha256(b).hexdigest(), b) for n, b in extras]) if extras else None)
         return shipped[target]
 
     def _collect(self, ref: Any, cell: Cell) -> Row:
@@ -215,17 +216,28 @@ def _measure_on_node(cell: dict[str, Any], settings: dict[str, Any], timeout_s: 
     return row.to_dict(), node
 
 
-def _materialize(folder: Path, digest: str, name: str, blob: bytes, side: bytes | None) -> Path:
-    """The shipped file in ``folder`` (private to this task), once its bytes are the ones the driver hashed."""
-    if hashlib.sha256(blob).hexdigest() != digest:
-        raise EdgecvError(f"{name} arrived on this node with other bytes than the driver sent (sha256 mismatch)")
-    path = folder / Path(name).name
-    for dst, data in ((path, blob), (sidecar_path(path), side)):
-        if data is not None:
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-    return path
+def beside(path: Path) -> list[Path]:
+    """The files a model file is not whole without: its edgecv ``.json`` sidecar, its ``.edgecv.yaml`` facts and
+    its ONNX external data (``FILE.onnx.data``)."""
+    from ..interop.sidecar import sidecar_for
+    from ..model_files import companion_files
+
+    found = [p for p in (sidecar_path(path), sidecar_for(path)) if p is not None and p.is_file()]
+    return found + companion_files(path)
+
+
+def _materialize(folder: Path, digest: str, name: str, blob: bytes, extras: list | None) -> Path:
+    """The shipped file (and what travels with it) in ``folder`` (private to this task), once every file's
+    bytes are the ones the driver hashed."""
+    files = [(Path(name).name, digest, blob), *((Path(n).name, d, b) for n, d, b in extras or [])]
+    for fname, want, data in files:
+        if hashlib.sha256(data).hexdigest() != want:
+            raise EdgecvError(f"{fname} arrived on this node with other bytes than the driver sent (sha256 mismatch)")
+    for fname, _, data in files:
+        fd = os.open(folder / fname, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    return folder / Path(name).name
 
 
 def _connects(address: str, timeout_s: float = 3.0) -> bool:

@@ -14,14 +14,14 @@ from ..artifact import write_atomic
 from .cells import csv_cell, md_cell
 from .html import page
 from .row import Row
-from .table import best_picks, input_summary, pick_line, report_rows, table_rows
+from .table import best_picks, facts_lines, input_summary, pick_line, report_rows, table_rows
 
 COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emulated", "imgsz", "batch", "input",
            "inputs", "size_mb", "params", "macs", "top1", "top5", "map50_95", "map50", "miou", "pixel_acc",
            "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
            "mean_ms", "std_ms", "min_ms", "throughput_ips", "init_ms", "first_ms", "peak_mem_mb", "efficiency",
            "peak_gmacs", "run", "node", "mota", "idf1", "track_fps", "tracker_ms", "tracker_share", "others_cores",
-           "status", "unstable", "error", "notes")
+           "status", "unstable", "error", "notes", "sources")
 
 
 def flat(row: Row) -> dict[str, Any]:
@@ -37,7 +37,8 @@ def flat(row: Row) -> dict[str, Any]:
                others_cores=(row.load or {}).get("others_cores"), node=(row.node or {}).get("hostname"),
                **{k: (row.tracking or {}).get(k) for k in ("mota", "idf1", "tracker_ms", "tracker_share")},
                track_fps=(row.tracking or {}).get("fps"),
-               unstable="; ".join(row.unstable) or None, notes="; ".join(row.notes) or None)
+               unstable="; ".join(row.unstable) or None, notes="; ".join(row.notes) or None,
+               sources=json.dumps(row.sources, sort_keys=True) if row.sources else None)
     return out
 
 
@@ -66,6 +67,11 @@ def markdown(report: dict[str, Any]) -> str:
     notes = dict.fromkeys(f"{r.describe()}: {n}" for r in rows for n in r.notes)
     if notes:
         lines += ["", "## Notes", "", *(md_cell(f"- {n}") for n in notes)]
+    facts = facts_lines(rows)
+    if facts:
+        lines += ["", "## Where each file's facts came from", "",
+                  "(flags, the FILE.edgecv.yaml sidecar, the file's own edgecv metadata, its producer's metadata, or "
+                  "the graph itself: docs/byom.md)", "", *(md_cell(f"- {f}") for f in facts)]
     if len(report.get("runs") or []) > 1:
         lines += ["", f"Rows come from {len(report['runs'])} runs ({', '.join(report['runs'])}); each row's "
                   "efficiency is against the peak measured in its own run."]

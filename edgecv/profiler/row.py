@@ -69,6 +69,7 @@ class Row:
     layers_report: str | None = None  # int8 files, with `profile --layers`: the page of its per-layer errors
     node: dict[str, Any] | None = None  # where it ran: {"hostname"}, and "ray_node_id" on a Ray cluster
     tracking: dict[str, Any] | None = None  # detectors, with `profile --track N`: MOTA, IDF1, fps, tracker share
+    sources: dict[str, str] | None = None  # a file's facts and where each came from (flags, sidecar, ultralytics, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # fields from another edgecv version, kept as they are
 
     @property

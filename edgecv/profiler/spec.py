@@ -51,6 +51,7 @@ class ProfileSpec:
     min_time_s: float = 1.0
     input_shapes: tuple[str, ...] = ()  # NAME=1x3x640x640
     track: int = 0  # detectors: also track through this many shapes-track sequences (MOTA, IDF1, fps)
+    facts: dict[str, Any] | None = None  # interop.Facts.to_dict(): --preprocess, --task, --labels, --head
 
     @classmethod
     def of(cls, targets: Sequence[str] | None = None, **values: Any) -> ProfileSpec:
@@ -76,7 +77,7 @@ class ProfileSpec:
     def settings(self) -> dict[str, Any]:
         """What every cell is measured with, and part of each row's fingerprint."""
         return {"threads": self.threads, "warmup": self.warmup, "iters": self.iters, "min_time_s": self.min_time_s,
-                "data": self.data, "limit": self.limit, "track": self.track}
+                "data": self.data, "limit": self.limit, "track": self.track, "facts": self.facts}
 
     def to_dict(self) -> dict[str, Any]:
         """The ``matrix`` recorded in ``results.json``: what ``edgecv check`` re-profiles."""
@@ -130,7 +131,14 @@ class ProfileSpec:
         shapes = matrix.get("input_shapes") or []
         if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
             raise bad("input_shapes", "a list of NAME=1x3x640x640")
-        return cls.of(**{**matrix, "input_shapes": shapes})
+        facts = matrix.get("facts")
+        if facts is not None:
+            from ..interop import Facts
+
+            if not isinstance(facts, dict):
+                raise bad("facts", "an object of preprocess, task, labels and head")
+            facts = Facts.from_dict(facts, f"{source}: matrix.facts").to_dict() or None
+        return cls.of(**{**matrix, "input_shapes": shapes, "facts": facts})
 
 
 def _check_devices(devices: Sequence[str], source: str, allowed: Sequence[str]) -> None:

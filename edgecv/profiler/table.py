@@ -44,6 +44,15 @@ def best_picks(rows: list[Row], within: float = 1.0) -> list[tuple[str, Row]]:
     return picks
 
 
+def facts_lines(rows: list[Row]) -> list[str]:
+    """Where each foreign file's facts came from (``interop.describe``), one line per file that states any."""
+    seen = {}
+    for r in rows:
+        if r.sources and r.target not in seen:
+            seen[r.target] = f"{r.model}: " + ", ".join(f"{k} from {v}" for k, v in sorted(r.sources.items()))
+    return list(seen.values())
+
+
 def pick_line(label: str, r: Row) -> str:
     return (f"{label}: {r.format} {r.precision} on {r.runtime} ({r.device}), {r.p50:.3f} ms, {r.size_mb:.2f} MB, "
             f"Δ {r.accuracy_delta:+.2f}")

@@ -268,7 +268,7 @@ def layer_errors(quantized: Path, reference: Path, images: np.ndarray, threads: 
 
 
 def analyse(artifact: str | Path, reference: str | Path | None = None, data: str | None = None, limit: int = 32,
-            threads: int | None = None, float_layers: int = 0, eval_limit: int | None = 500) -> dict:
+            threads: int | None = None, float_layers: int = 0, eval_limit: int | None = 500, facts=None) -> dict:
     """``edgecv layers``: every quantized layer of ``artifact`` (an int8 ``.onnx`` or ``.tflite``) against ``reference`` (the
     float file it came from; default: the fp32 file of the same export beside it), on ``limit`` val images of
     ``data`` (default: the data recorded at export). With ``float_layers`` K, the K layers of lowest SQNR
@@ -279,12 +279,18 @@ def analyse(artifact: str | Path, reference: str | Path | None = None, data: str
     from ..preprocess import Preprocess
 
     path = Path(artifact)
-    meta = read_metadata(path)
     if path.suffix not in (".onnx", ".tflite"):
         raise UsageError(f"edgecv layers reads int8 .onnx and .tflite files, not {path.name}")
-    if not meta:
-        raise UsageError(f"{path.name} has no edgecv metadata: its preprocessing is unknown, so no real images can "
-                         "be fed to it")
+    meta = read_metadata(path)
+    if facts or not meta:  # a file from another tool: its facts from every source (interop.describe)
+        from ..interop import unscorable
+        from ..runtimes import load
+
+        with load(path, threads=threads, facts=facts) as session:
+            meta = session.metadata
+        why = unscorable(meta, path.name)
+        if why:
+            raise UsageError(f"no real images can be fed to it: {why}")
     if reference is None:
         guess = path.with_name(path.name.replace(f"-{meta.get('precision')}", "-fp32", 1))
         if guess == path or not guess.is_file():

@@ -41,13 +41,14 @@ def runtime_for(target: str | Path) -> str:
 
 
 def load(path: Any, runtime: str | None = None, provider: str | None = None, device: Any = None,
-         threads: int | None = None, **options: Any) -> Session:
+         threads: int | None = None, facts: Any = None, **options: Any) -> Session:
     """Open a model to run: ``edgecv.load("m.tflite").run(x)`` -> ``{output name: array}``.
 
     ``path`` is an ``.onnx``/``.tflite`` file (or an ``Artifact``), or for the torch runtime a zoo name or a
-    checkpoint. ``device`` is a profile name (``host``, ``rpi4``, ``rpi5``) or a profile ``.toml`` file."""
+    checkpoint. ``device`` is a profile name (``host``, ``rpi4``, ``rpi5``) or a profile ``.toml`` file.
+    ``facts`` (``interop.Facts``) states what a file made by another tool does not say."""
     target = getattr(path, "path", path)
-    return get_runtime(runtime or runtime_for(target)).open(path, device, provider, threads, **options)
+    return get_runtime(runtime or runtime_for(target)).open(path, device, provider, threads, facts, **options)
 
 
 __all__ = ["Runtime", "Session", "TensorInfo", "get_runtime", "load", "predictor", "runtime_for", "runtime_names"]

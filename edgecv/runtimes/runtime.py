@@ -43,10 +43,13 @@ class Runtime(ABC):
         return list(self.providers) if self.available()[0] else []
 
     def open(self, artifact: Any, device: Any = None, provider: str | None = None, threads: int | None = None,
-             **options: Any) -> Session:
-        """Open ``artifact`` (a path or an ``Artifact``) on ``device`` (a name, a profile file, a Device)."""
-        from ..artifact import read_metadata
+             facts: Any = None, **options: Any) -> Session:
+        """Open ``artifact`` (a path or an ``Artifact``) on ``device`` (a name, a profile file, a Device).
+
+        ``facts`` (``interop.Facts``: ``--preprocess``, ``--task``, ``--labels``, ``--head``) states what the file
+        does not say; the session's metadata is ``interop.describe``'s, from every source, with ``sources``."""
         from ..devices import get_device
+        from ..interop import describe, with_facts
         from ..portable.metadata import match_outputs
 
         target = getattr(artifact, "path", artifact)
@@ -77,9 +80,15 @@ class Runtime(ABC):
         session.emulated = device.emulated
         if isinstance(path, Path):
             session.path = path
-            session.metadata = match_outputs(getattr(artifact, "metadata", None) or read_metadata(path),
-                                             [o.name for o in session.outputs])
+            try:
+                meta = describe(path, facts, session.inputs, session.outputs, own=getattr(artifact, "metadata", None))
+            except BaseException:
+                session.close()
+                raise
+            session.metadata = match_outputs(meta, [o.name for o in session.outputs])
             _quantization_from_metadata(session)
+        elif facts:  # a zoo model or checkpoint on torch: the stated preprocessing replaces the card's
+            session.metadata = with_facts(session.metadata, facts)
         return session
 
     def _check_options(self, options: dict[str, Any]) -> None:

@@ -207,15 +207,22 @@ def from_output_dtype(y: np.ndarray, info: TensorInfo) -> np.ndarray:
 
 
 def predictor(session: Session, metadata: dict[str, Any] | None = None) -> Callable[[np.ndarray], Any]:
-    """Adapt a session to the evaluator's predictor: logits, or ``(boxes, scores)`` for detection."""
+    """Adapt a session to the evaluator's predictor: logits, ``(boxes, scores)`` for detection, or a detector
+    that suppresses its own boxes: ``Detections`` (``portable/heads.decode`` reads any head layout)."""
+    from ..portable.heads import Detections, HeadError, decode
+
     metadata = metadata or session.metadata or {}
-    roles = {o["role"]: o["name"] for o in metadata.get("outputs", []) if "role" in o}
-    first = session.outputs[0].name
 
     def predict(x: np.ndarray):
-        outs = session.run(x)
+        try:
+            decoded = decode(session.run(x), metadata)
+        except HeadError as exc:
+            raise UsageError(f"{session._label()}: {exc}") from None
+        if "detections" in decoded:
+            return Detections(decoded["detections"])
         if metadata.get("task") == "detection":
-            return outs[roles["boxes"]], outs[roles["scores"]]
-        return outs[roles.get("logits", first)]
+            return decoded["boxes"], decoded["scores"]
+        return decoded["logits"]
 
     return predict
+
