@@ -93,9 +93,11 @@ class Evaluator:
                 if scores.shape[-1] != self.dataset.num_classes:
                     raise UsageError(f"the model predicts {scores.shape[-1]} classes but {self.dataset.name} has "
                                      f"{self.dataset.num_classes}")
+                # every class of a box above conf_thres is a candidate: the mAP protocol of Ultralytics' (and
+                # YOLOv5's) val, so a YOLO file scores here as its own tool scores it
                 kept = [d.numpy() for d in nms(torch.from_numpy(np.ascontiguousarray(boxes)),
                                                torch.from_numpy(np.ascontiguousarray(scores)),
-                                               self.conf_thres, self.iou_thres, self.max_det)]
+                                               self.conf_thres, self.iou_thres, self.max_det, multi_label=True)]
             for det, (image, gt_boxes, gt_classes), geo in zip(kept, items, geos):
                 det = det.copy()
                 h, w = image.shape[:2]

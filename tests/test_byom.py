@@ -347,3 +347,42 @@ def test_ultralytics_tflite_metadata_is_read_from_its_appended_zip(tmp_path, zoo
     found = read(path, path.read_bytes())
     assert found["task"] == "classification" and found["labels"] == ["a", "b"] and found["head"] == "probs"
     assert found["preprocess"]["input_size"] == 96 and found["preprocess"]["mode"] == "center_crop"
+
+
+def test_tflite_support_metadata_gives_the_normalisation_and_the_labels(tmp_path):
+    """A file whose metadata ``tflite_support.metadata_writers`` wrote (scripts/foreign/tflite_support_file.py)."""
+    from PIL import Image
+
+    from edgecv.data import get_dataset
+    from edgecv.runtimes import load
+
+    path = Path(__file__).parent / "data" / "foreign" / "support_classifier.tflite"
+    with load(path) as session:
+        meta = session.metadata
+        image = get_dataset("shapes", "val", imgsz=32, limit=1)[0][0]
+        by_hand = session.run(((image.astype(np.float32) - 127.5) / 127.5)[None])  # the metadata's mean/std, 0-255
+    assert meta["sources"] == {"preprocess": "tflite_support", "labels": "tflite_support", "task": "file"}
+    assert meta["preprocess"]["mean"] == [0.5] * 3 and meta["preprocess"]["std"] == [0.5] * 3
+    assert meta["preprocess"]["input_size"] == 32 and meta["preprocess"]["layout"] == "NHWC"  # from the graph
+    assert meta["labels"][:2] == ["arrow", "circle"] and meta["num_classes"] == 12
+    Image.fromarray(image).save(tmp_path / "a.png")
+    r = _run("predict", path, tmp_path / "a.png", "--json", "--top", "3")
+    assert r.returncode == 0, r.stderr
+    preds = json.loads(r.stdout)["results"][0]["predictions"]
+    probs = next(iter(by_hand.values()))[0]  # the model ends in a softmax: its scores are shown as they are
+    best = np.argsort(-probs)[:3]
+    assert [p["label"] for p in preds] == [meta["labels"][k] for k in best]
+    assert [p["score"] for p in preds] == pytest.approx([float(probs[k]) for k in best], abs=1e-4)
+
+
+def test_scoring_counts_every_class_a_box_scores_above_the_threshold():
+    """Multi-label NMS candidates (Ultralytics' and YOLOv5's val protocol); a prediction keeps one class."""
+    from edgecv.models.yolo_ops import nms
+
+    boxes = torch.tensor([[[0.0, 0.0, 10.0, 10.0], [0.5, 0.5, 10.0, 10.0]]])
+    scores = torch.tensor([[[0.6, 0.3], [0.5, 0.01]]])
+    single = nms(boxes, scores, 0.001, 0.6)[0]
+    multi = nms(boxes, scores, 0.001, 0.6, multi_label=True)[0]
+    assert single[:, 5].tolist() == [0.0]  # the second box overlaps the first in its best class
+    # every (box, class) above 0.001 is a candidate; NMS within each class keeps the first box for both classes
+    assert multi[:, 5].tolist() == [0.0, 1.0] and multi[:, 4].tolist() == pytest.approx([0.6, 0.3])

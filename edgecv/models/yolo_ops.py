@@ -58,26 +58,34 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a[..., :, None] + area_b[..., None, :] - inter + 1e-9)
 
 
-def _candidates(boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float, agnostic: bool, max_wh: float
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Best class per box, filtered by confidence; boxes shifted per class so classes never overlap."""
-    conf, cls = scores.max(-1)
-    keep = conf > conf_thres
-    boxes, conf, cls = boxes[keep], conf[keep], cls[keep]
+def _candidates(boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float, agnostic: bool, max_wh: float,
+                multi_label: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Best class per box (or, ``multi_label``, every class above the threshold: one candidate per box and
+    class), filtered by confidence; boxes shifted per class so classes never overlap."""
+    if multi_label:
+        box, cls = (scores > conf_thres).nonzero(as_tuple=True)
+        boxes, conf = boxes[box], scores[box, cls]
+    else:
+        conf, cls = scores.max(-1)
+        keep = conf > conf_thres
+        boxes, conf, cls = boxes[keep], conf[keep], cls[keep]
     offset = torch.zeros_like(boxes) if agnostic else cls[:, None].to(boxes.dtype) * max_wh
     return boxes, conf, cls, boxes + offset
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, conf_thres: float = 0.25, iou_thres: float = 0.45,
-        max_det: int = 300, max_candidates: int = 3000, agnostic: bool = False) -> list[torch.Tensor]:
+        max_det: int = 300, max_candidates: int = 3000, agnostic: bool = False,
+        multi_label: bool = False) -> list[torch.Tensor]:
     """Greedy per-class NMS. Returns one ``[K, 6]`` tensor per image: x1, y1, x2, y2, score, class.
 
     Each round keeps the best remaining box and drops the rest that overlap it, so the work grows with
-    the number of boxes kept, not with candidates squared.
+    the number of boxes kept, not with candidates squared. ``multi_label`` lets a box stand for every class
+    scoring above ``conf_thres`` (the mAP protocol of the YOLO family's ``val``); predictions keep one class.
     """
     out = []
     for b in range(boxes.shape[0]):
-        bx, conf, cls, shifted = _candidates(boxes[b], scores[b], conf_thres, agnostic, max_wh=7680.0)
+        bx, conf, cls, shifted = _candidates(boxes[b], scores[b], conf_thres, agnostic, max_wh=7680.0,
+                                             multi_label=multi_label)
         order = conf.argsort(descending=True)[:max_candidates]
         s = shifted[order].double()
         area = (s[:, 2] - s[:, 0]).clamp(min=0) * (s[:, 3] - s[:, 1]).clamp(min=0)

@@ -1,6 +1,6 @@
 """Make real Keras -> TFLite files and the TFLite interpreter's own top-1 of them (run in a venv with tensorflow):
 
-    python scripts/foreign/keras_files.py IMAGEFOLDER OUT [--epochs 25] [--size 64]
+    python scripts/foreign/keras_files.py IMAGEFOLDER OUT [--epochs 15] [--size 64]
 
 A small Keras CNN (``Rescaling(1/255)`` inside, so it takes raw 0-255 RGB pixels, NHWC) is trained on
 IMAGEFOLDER/train, converted to ``keras-fp32.tflite`` and to ``keras-int8.tflite`` (full integer, uint8 input and
@@ -22,14 +22,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("folder", type=Path)
     ap.add_argument("out", type=Path)
-    ap.add_argument("--epochs", type=int, default=25)
+    ap.add_argument("--epochs", type=int, default=15)
     ap.add_argument("--size", type=int, default=64)
     args = ap.parse_args()
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(0)
     load = dict(image_size=(args.size, args.size), batch_size=64, label_mode="int", shuffle=False)
-    train = tf.keras.utils.image_dataset_from_directory(args.folder / "train", **load)
+    train = tf.keras.utils.image_dataset_from_directory(args.folder / "train", **{**load, "shuffle": True, "seed": 0})
     val = tf.keras.utils.image_dataset_from_directory(args.folder / "val", **load)
     classes = train.class_names
     layers = tf.keras.layers
@@ -45,7 +45,7 @@ def main() -> None:
         layers.Dense(len(classes)),
     ])
     model.compile(optimizer="adam", loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train.shuffle(2000, seed=0), epochs=args.epochs, verbose=2)
+    model.fit(train, epochs=args.epochs, verbose=2)
     args.out.mkdir(parents=True, exist_ok=True)
     fp32 = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
