@@ -386,3 +386,16 @@ def test_scoring_counts_every_class_a_box_scores_above_the_threshold():
     assert single[:, 5].tolist() == [0.0]  # the second box overlaps the first in its best class
     # every (box, class) above 0.001 is a candidate; NMS within each class keeps the first box for both classes
     assert multi[:, 5].tolist() == [0.0, 1.0] and multi[:, 4].tolist() == pytest.approx([0.6, 0.3])
+
+
+def test_check_reprofiles_a_foreign_file_with_the_facts_its_baseline_recorded(classifier, tmp_path):
+    base = tmp_path / "base.json"
+    r = _run("profile", classifier["path"], "--data", "shapes", "--limit", 100, "--preprocess", classifier["pre"],
+             "--out", tmp_path / "p", "--json", base, *FAST)
+    assert r.returncode == 0, r.stderr
+    recorded = json.loads(base.read_text())
+    assert recorded["matrix"]["facts"]["preprocess"] == json.loads(classifier["pre"].read_text())
+    assert recorded["rows"][0]["top1"] is not None
+    r = _run("check", "--baseline", base, "--out", tmp_path / "c")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert _rows(tmp_path / "c")[0]["top1"] == recorded["rows"][0]["top1"]

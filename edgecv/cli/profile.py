@@ -113,11 +113,15 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
 @click.option("--allow-module", "allow_modules", multiple=True, metavar="FILE.py:FACTORY",
               help="Let the baseline's matrix profile this Python target (code: a baseline alone never runs it).")
 @executor_options
+@facts_options
 def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map: float, max_size_growth: float,
               max_latency_growth: float | None, junit_path: str | None, markdown_path: str | None, out: str,
               update_baseline: bool, resume: bool, allow_devices: tuple[str, ...], allow_modules: tuple[str, ...],
-              executor: str, ray_address: str | None) -> None:
-    """Fail (exit 1) when a profile regressed against BASELINE: accuracy, size, a failed or vanished row."""
+              executor: str, ray_address: str | None, facts) -> None:
+    """Fail (exit 1) when a profile regressed against BASELINE: accuracy, size, a failed or vanished row.
+
+    Foreign files are re-profiled with the --preprocess/--task/--labels/--head the baseline's profile recorded;
+    the same options here add to or replace them."""
     from ..artifact import write_atomic
     from ..profiler.check import Limits, compare, junit, markdown, read_report
     from ..profiler.run import profile
@@ -132,6 +136,8 @@ def check_cmd(baseline: str, current: str | None, max_drop: float, max_drop_map:
         if not base.get("matrix"):
             raise UsageError(f"{baseline} does not record what was profiled; pass --current REPORT")
         spec = ProfileSpec.from_dict(base["matrix"], baseline, allow_modules, allow_devices)
+        if facts:  # stated here, over what the baseline recorded (--preprocess and friends of its profile)
+            spec = spec.replace(facts={**(spec.facts or {}), **facts.to_dict()})
         progress = Progress()
         try:
             now = profile(spec=spec, out=out, log=lambda m: click.echo(f"edgecv: {m}", err=True),

@@ -36,6 +36,9 @@ def main() -> None:
     net = torchvision.models.mobilenet_v3_small(num_classes=len(train.classes))
     opt = torch.optim.AdamW(net.parameters(), 2e-3)
     loader = torch.utils.data.DataLoader(train, batch_size=64, shuffle=True)
+    if (args.out / "tv.pth").is_file():  # trained before: export and score those weights again
+        net.load_state_dict(torch.load(args.out / "tv.pth", weights_only=True))
+        args.epochs = 0
     for epoch in range(args.epochs):
         net.train()
         for x, y in loader:
