@@ -8,7 +8,10 @@ a fixed cost shows most), it times in alternating rounds, on the very same loade
 and prints both medians, the ratio and the difference in microseconds. It then compares the per-call p50
 of a bare timing loop with the p50 that ``edgecv.profiler.latency.measure`` reports for the same session.
 
-    python benchmarks/session_overhead.py [--out exports/bench] [--rounds 7] [--iters 200]
+    python benchmarks/session_overhead.py [--out exports/bench] [--rounds 7] [--iters 200] [FILE ...]
+
+FILEs (any .onnx/.tflite, e.g. an Ultralytics or Keras export) are timed instead of the MobileNetV2 exports: a
+file from another tool must cost no more to time through edgecv than edgecv's own (issue 26: 0.9-1.1x bare).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--iters", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("files", nargs="*", help="Time these model files instead of edgecv's exports.")
     args = parser.parse_args()
 
     import edgecv
@@ -42,12 +46,18 @@ def main() -> None:
     print(f"{'artifact':32} {'bare us':>9} {'edgecv us':>10} {'ratio':>7} {'+us':>7}  within   "
           f"{'bare p50':>9} {'profiler p50':>12} {'ratio':>7}  within")
     worst = worst_profiler = 0.0
-    for size in (224, 64):
-        arts = edgecv.export("mobilenet_v2", "onnx,tflite", "fp32,int8", data="shapes", imgsz=size, out=args.out,
-                             parity_samples=0, log=lambda m: None)
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    groups = [[SimpleNamespace(path=Path(f), format=Path(f).suffix[1:]) for f in args.files]] if args.files else (
+        edgecv.export("mobilenet_v2", "onnx,tflite", "fp32,int8", data="shapes", imgsz=size, out=args.out,
+                      parity_samples=0, log=lambda m: None) for size in (224, 64))
+    for arts in groups:
         for art in arts:
             session = edgecv.load(art.path, threads=args.threads)
-            shape = [1 if d is None else d for d in session.inputs[0].shape]
+            stated = ((session.metadata or {}).get("preprocess") or {}).get("input_size") or 640
+            shape = [1 if k == 0 and d is None else stated if d is None else d
+                     for k, d in enumerate(session.inputs[0].shape)]
             x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
             if art.format == "onnx":
                 ort, feeds = session.session, {session.inputs[0].name: x}

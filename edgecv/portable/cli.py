@@ -27,7 +27,8 @@ def predict(path: Path, images: list[str], runtime: str | None, threads: int | N
             masks: Path | None = None) -> dict:
     metadata = load_metadata(path)
     if metadata is None:
-        raise DeviceError(f"{path.name} has no edgecv metadata: export it with edgecv to predict from images")
+        raise DeviceError(f"{path.name} has no edgecv metadata: on the host, edgecv annotate {path.name} (with "
+                          "--preprocess/--labels for a file from another tool) writes it in")
     t0 = time.perf_counter()
     model = open_model(path, runtime, threads)
     init_ms = (time.perf_counter() - t0) * 1e3
