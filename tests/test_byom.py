@@ -399,3 +399,8 @@ def test_check_reprofiles_a_foreign_file_with_the_facts_its_baseline_recorded(cl
     r = _run("check", "--baseline", base, "--out", tmp_path / "c")
     assert r.returncode == 0, r.stderr + r.stdout
     assert _rows(tmp_path / "c")[0]["top1"] == recorded["rows"][0]["top1"]
+
+
+def test_labels_that_do_not_match_the_outputs_are_refused(classifier, tmp_path):
+    r = _run("eval", classifier["path"], "--data", "shapes", "--labels", "a,b,c", "--preprocess", classifier["pre"])
+    assert r.returncode == 2 and "3 labels (from flags) but the model's output has 12 classes" in r.stderr, r.stderr

@@ -91,3 +91,20 @@ def test_full_size_ultralytics_files_score_as_yolo_val(tmp_path_factory):
     for path, theirs in cases:
         ours = _eval(path, data / "data.yaml")
         assert ours["metrics"]["map50_95"] == pytest.approx(theirs["map50_95"], abs=0.5), path.name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EDGECV_FOREIGN_DIR"), reason="EDGECV_FOREIGN_DIR names no folder of files")
+def test_a_torchvision_file_and_its_weights_score_as_plain_pytorch_with_the_users_transforms(tmp_path_factory):
+    folder = Path(os.environ["EDGECV_FOREIGN_DIR"])
+    record = folder / "torchvision.json"
+    if not record.is_file():
+        pytest.skip(f"no torchvision.json in {folder} (scripts/foreign/torchvision_files.py)")
+    theirs = json.loads(record.read_text())
+    data = _dump(tmp_path_factory.mktemp("cls") / "shapes-cls", "--task", "classification", "--size", "64",
+                 "--train", "60", "--val", "500") / "val"
+    facts = folder / "tv.edgecv.yaml"
+    onnx = _eval(folder / "tv.onnx", data, "--preprocess", facts)  # weights in tv.onnx.data
+    zoo = _eval("mobilenet_v3_small", data, "--weights", folder / "tv.pth", "--preprocess", facts)
+    for ours in (onnx, zoo):
+        assert ours["metrics"]["top1"] == pytest.approx(theirs["top1"], abs=0.5)

@@ -157,10 +157,12 @@ def _from_graph(meta: dict[str, Any], sources: dict[str, str], inputs: list, out
             meta["task"], sources["task"] = task, "file"
             if head and "head" not in meta:
                 meta["head"], sources["head"] = head, "file"
-    if "num_classes" not in meta and outputs:
-        classes = _classes(meta, outputs[0].shape)
-        if classes:
-            meta["num_classes"] = classes
+    classes = _classes(meta, outputs[0].shape) if outputs else None
+    if classes and meta.get("num_classes") not in (None, classes):
+        raise UsageError(f"{len(meta.get('labels') or [])} labels (from {sources.get('labels', 'the metadata')}) but "
+                         f"the model's output has {classes} classes")
+    if classes:
+        meta["num_classes"] = classes
     if "preprocess" in meta:
         meta["preprocess"] = _complete(meta["preprocess"], meta.get("task"))
     if meta.get("task") == "detection" and meta.get("head") not in (None, "edgecv"):
