@@ -87,19 +87,22 @@ def test_the_device_script_reads_and_times_a_tflite_without_signature(unsigned, 
 
 def test_profile_gives_unsigned_and_bare_tflite_files_ok_rows_with_their_inputs(unsigned, tmp_path):
     out = tmp_path / "out"
-    ran = _profile([str(unsigned["fp32"]), str(unsigned["bare"]), "--data", "shapes", "--limit", "16", "--out",
-                    str(out), *FAST])
+    ran = _profile([str(unsigned["fp32"]), str(unsigned["bare"]), "--out", str(out), *FAST])
     assert ran.returncode == 0, ran.stderr[-2000:]
     rows = {r["model"]: r for r in _rows(out)}
     fp32, bare = rows["mobilenet_v2"], rows["bare"]
     assert fp32["status"] == bare["status"] == "ok"
-    assert fp32["top1"] is not None  # its metadata says how to score it
+    assert fp32["top1"] is not None  # its metadata says how to score it (and on what)
     assert fp32["inputs"] == [{"name": fp32["inputs"][0]["name"], "shape": [1, 64, 64, 3], "dtype": "float32"}]
-    # --data cannot score a file without edgecv metadata: said, not silently ignored
-    assert bare["top1"] is None and any("no edgecv metadata" in n for n in bare["notes"])
-    assert "no edgecv metadata" in ran.stderr
+    # no data named: the bare file is timed, and its note says what to state for an accuracy
+    assert bare["top1"] is None and any("does not say how images are prepared" in n for n in bare["notes"])
+    assert "--preprocess" in ran.stderr
     assert "1x64x64x3 f32" in (out / "report.md").read_text()
     assert "1x64x64x3 f32" in (out / "results.csv").read_text()
+    # --data means accuracy: a row that cannot be scored fails with the reason, and the run exits 1
+    ran = _profile([str(unsigned["bare"]), "--data", "shapes", "--limit", "16", "--out", str(tmp_path / "d"), *FAST])
+    assert ran.returncode == 1 and "does not say how images are prepared" in ran.stderr
+    assert _rows(tmp_path / "d")[0]["status"] == "failed"
 
 
 def test_a_dynamic_detector_at_two_sizes_gives_two_rows_whose_latency_grows_with_pixels(dynamic_detector, tmp_path):

@@ -192,7 +192,7 @@ def test_a_decompression_bomb_is_named_and_skipped_in_predict_and_refused_in_dat
     Image.new("RGB", (16, 16)).save(tmp_path / "val" / "a" / "ok.png")
     model = LIGHT / "light_squeezenet.onnx"
     ran = _edgecv("predict", str(model), str(bomb))
-    assert ran.returncode == 2 and "no edgecv metadata" in ran.stderr  # refused for the model, before images
+    assert ran.returncode == 2 and "does not say how images are prepared" in ran.stderr  # refused for the model first
     with pytest.raises(DataError, match=r"cannot read image .*bomb.png: .*exceeds limit"):
         ds = get_dataset(tmp_path, "val")
         for k in range(len(ds)):

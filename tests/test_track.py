@@ -143,7 +143,7 @@ def test_edgecv_track_refuses_in_one_line(zoo_artifacts, tmp_path):
     detector = zoo_artifacts[("yolo_n", "onnx", "fp32")].path
     (tmp_path / "gt.txt").write_text("1,1,x,0,10,10\n")
     (tmp_path / "f.png").write_bytes(b"")
-    for args, message in (([classifier, "--data", "shapes-track"], "is not an edgecv detector"),
+    for args, message in (([classifier, "--data", "shapes-track"], "is not a detector"),
                           ([detector], "give FRAMES"),
                           ([detector, tmp_path, "--data", "shapes-track"], "not both"),
                           ([detector, "--data", "shapes"], "built-in tracking sequences are shapes-track"),
