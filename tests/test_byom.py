@@ -404,3 +404,22 @@ def test_check_reprofiles_a_foreign_file_with_the_facts_its_baseline_recorded(cl
 def test_labels_that_do_not_match_the_outputs_are_refused(classifier, tmp_path):
     r = _run("eval", classifier["path"], "--data", "shapes", "--labels", "a,b,c", "--preprocess", classifier["pre"])
     assert r.returncode == 2 and "3 labels (from flags) but the model's output has 12 classes" in r.stderr, r.stderr
+
+
+def test_a_sidecar_names_labels_only_beside_itself(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not show me\n")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "labels.txt").write_text("\n".join(f"c{i}" for i in range(12)) + "\n")
+    for name, ok in (("labels.txt", True), (str(secret), False), ("../secret.txt", False)):
+        facts = folder / "m.onnx.edgecv.yaml"
+        facts.write_text(f"labels: {name}\n")
+        from edgecv.errors import UsageError
+        from edgecv.interop.sidecar import read_facts_file
+
+        if ok:
+            assert read_facts_file(facts)["labels"][0] == "c0"
+        else:
+            with pytest.raises(UsageError, match="must be in the facts file's own folder"):
+                read_facts_file(facts)

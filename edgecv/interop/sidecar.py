@@ -70,7 +70,11 @@ def read_facts_file(path: str | Path) -> dict[str, Any]:
 
 def labels_from(arg: str, base: Path | None = None) -> list[str]:
     """``--labels``: a text file (one label per line) or ``a,b,c``."""
-    candidate = (base / arg) if base is not None and not Path(arg).is_absolute() else Path(arg)
+    candidate = (base / arg) if base is not None else Path(arg)
+    if base is not None and "," not in arg and base.resolve() not in candidate.resolve().parents:
+        # a facts file names labels beside it, never elsewhere: a model folder from anywhere must not make edgecv
+        # read ~/.ssh/id_rsa into the labels of every prediction and report
+        raise UsageError(f"labels file {arg!r} must be in the facts file's own folder ({base})")
     if candidate.is_file():
         text = read_limited(candidate, "the labels file", MAX_FACTS_BYTES)
         labels = [line.strip() for line in text.splitlines() if line.strip()]
