@@ -423,3 +423,20 @@ def test_a_sidecar_names_labels_only_beside_itself(tmp_path):
         else:
             with pytest.raises(UsageError, match="must be in the facts file's own folder"):
                 read_facts_file(facts)
+
+
+@pytest.mark.parametrize("names", ["__import__('os').system('touch /tmp/edgecv-pwned')", "[" * 5000,
+                                   "{0: 'a'" + ", 1: 'b'" * 200_000 + "}"])
+def test_hostile_ultralytics_metadata_is_data(tmp_path, names):
+    """Ultralytics' values are Python literals: read with literal_eval, bounded; never code, never a crash."""
+    import onnx
+
+    from edgecv.interop.ultralytics import read
+
+    path = tmp_path / "m.onnx"
+    model = onnx.helper.make_model(onnx.helper.make_graph([], "g", [], []))
+    onnx.helper.set_model_props(model, {"author": "Ultralytics", "task": "detect", "names": names, "imgsz": "[64, 64]"})
+    path.write_bytes(model.SerializeToString())
+    found = read(path, path.read_bytes())
+    assert "labels" not in found and found["preprocess"]["input_size"] == 64
+    assert not Path("/tmp/edgecv-pwned").exists()

@@ -23,7 +23,8 @@ MAX_JSON = 1 << 20
 
 
 def _literal(value: Any) -> Any:
-    if not isinstance(value, str):
+    """A Python literal Ultralytics wrote with ``str()`` (data: ``literal_eval`` never runs code)."""
+    if not isinstance(value, str) or len(value) > MAX_JSON:
         return value
     try:
         return ast.literal_eval(value)
