@@ -58,7 +58,9 @@ def main() -> None:
             stated = ((session.metadata or {}).get("preprocess") or {}).get("input_size") or 640
             shape = [1 if k == 0 and d is None else stated if d is None else d
                      for k, d in enumerate(session.inputs[0].shape)]
-            x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+            rng, dtype = np.random.default_rng(0), session.inputs[0].dtype
+            x = (rng.integers(0, 256, shape).astype(dtype) if np.issubdtype(dtype, np.integer)  # uint8 image input
+                 else rng.standard_normal(shape).astype(np.float32))
             if art.format == "onnx":
                 ort, feeds = session.session, {session.inputs[0].name: x}
                 bare = lambda: ort.run(None, feeds)  # noqa: B023  (timed before the loop moves on)
