@@ -44,9 +44,20 @@ def companion_files(path: str | Path) -> list[Path]:
     return sorted(found)
 
 
+def beside(path: str | Path) -> list[Path]:
+    """Every file a model file is not whole without: its edgecv ``.json`` sidecar, the ``.edgecv.yaml`` facts a
+    user wrote for it and its ONNX external data. What a saved row was measured on, and what a Ray worker needs."""
+    from .artifact import sidecar_path
+    from .interop.sidecar import sidecar_for
+
+    path = Path(path)
+    found = [p for p in (sidecar_path(path), sidecar_for(path)) if p is not None and p.is_file()]
+    return found + companion_files(path)
+
+
 def model_bytes(path: str | Path) -> int:
     """The file's size plus its external data's."""
     return Path(path).stat().st_size + sum(p.stat().st_size for p in companion_files(path))
 
 
-__all__ = ["companion_files", "file_digest", "model_bytes"]
+__all__ = ["beside", "companion_files", "file_digest", "model_bytes"]

@@ -27,8 +27,7 @@ from ..errors import UsageError
 from ..portable.contract import PREPROCESS_FIELDS, ContractError, check_metadata
 from ..portable.heads import HEADS
 from ..preprocess import Preprocess
-
-FACT_KEYS = ("preprocess", "task", "labels", "head")
+from .sidecar import FACT_KEYS, check_facts, read_sidecar
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,6 @@ class Facts:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str = "facts") -> Facts:
-        from .sidecar import check_facts
-
         d = check_facts(d or {}, where)
         labels = d.get("labels")
         return cls(d.get("preprocess"), d.get("task"), tuple(labels) if labels is not None else None, d.get("head"))
@@ -85,7 +82,6 @@ def describe(path: str | Path, facts: Facts | None = None, inputs: list | None =
     the contract; ``inputs``/``outputs`` are the opened session's ``TensorInfo``s. None when nothing at all is
     known (a file from nowhere, with no flags: it can still be timed)."""
     from ..artifact import read_metadata
-    from .sidecar import read_sidecar
 
     path = Path(path)
     own = own if own is not None else read_metadata(path)
@@ -96,7 +92,7 @@ def describe(path: str | Path, facts: Facts | None = None, inputs: list | None =
     if facts:
         layers.append(("flags", facts.to_dict()))
     if side is not None:
-        layers.append(("sidecar", side.to_dict()))
+        layers.append(("sidecar", side))
     if own is not None:
         layers.append(("edgecv", own))
     found = producer_metadata(path) if own is None else None

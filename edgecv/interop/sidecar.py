@@ -18,6 +18,7 @@ from ..portable.heads import ALL_HEADS
 from ..resources import read_limited
 from ..tasks import TASKS
 
+FACT_KEYS = ("preprocess", "task", "labels", "head")
 SIDECAR_SUFFIXES = (".edgecv.yaml", ".edgecv.yml", ".edgecv.json")
 MAX_FACTS_BYTES = 4 * 2**20
 
@@ -31,11 +32,10 @@ def sidecar_for(model: Path) -> Path | None:
     return None
 
 
-def read_sidecar(model: Path):
-    from . import Facts
-
+def read_sidecar(model: Path) -> dict[str, Any] | None:
+    """The checked facts of the model's sidecar (``read_facts_file``), or None when it has none."""
     found = sidecar_for(Path(model))
-    return Facts.from_dict(read_facts_file(found), found.name) if found else None
+    return read_facts_file(found) if found else None
 
 
 def _load(path: Path) -> Any:
@@ -61,7 +61,7 @@ def read_facts_file(path: str | Path) -> dict[str, Any]:
     doc = _load(path)
     if not isinstance(doc, dict):
         raise UsageError(f"{path.name} must be a mapping of fields (see docs/byom.md), not {type(doc).__name__}")
-    if not set(doc) & {"preprocess", "task", "labels", "head"}:  # the preprocessing alone
+    if not set(doc) & set(FACT_KEYS):  # the preprocessing alone
         doc = {"preprocess": doc}
     if isinstance(doc.get("labels"), str):
         doc["labels"] = labels_from(doc["labels"], base=path.parent)
@@ -88,9 +88,9 @@ def labels_from(arg: str, base: Path | None = None) -> list[str]:
 
 
 def check_facts(doc: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = sorted(set(doc) - {"preprocess", "task", "labels", "head"})
+    unknown = sorted(set(doc) - set(FACT_KEYS))
     if unknown:
-        raise UsageError(f"{where}: unknown field {unknown[0]!r} (fields: preprocess, task, labels, head; "
+        raise UsageError(f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(FACT_KEYS)}; "
                          f"preprocess fields: {', '.join(PREPROCESS_FIELDS)})")
     if doc.get("task") is not None and doc["task"] not in TASKS:
         raise UsageError(f"{where}: task must be {' or '.join(TASKS)}, not {doc['task']!r}"[:300])
@@ -103,17 +103,13 @@ def check_facts(doc: dict[str, Any], where: str) -> dict[str, Any]:
         for key in ("mean", "std"):
             if isinstance(pre.get(key), (int, float)) and not isinstance(pre.get(key), bool):
                 pre = {**pre, key: [pre[key]] * (1 if pre.get("colour") == "GRAY" else 3)}  # one value for all
-        probe = {"input_size": 1, **pre} if "input_size" not in pre else pre  # partial: the size may come later
-        try:
-            check_metadata({"preprocess": probe, "labels": doc.get("labels")}, where)
-        except ContractError as exc:
-            raise UsageError(str(exc).replace(" metadata ", " ")) from None
-    elif doc.get("labels") is not None:
-        try:
-            check_metadata({"labels": doc["labels"]}, where)
-        except ContractError as exc:
-            raise UsageError(str(exc).replace(" metadata ", " ")) from None
-    return {**doc, **({"preprocess": pre} if pre is not None else {})}
+        doc = {**doc, "preprocess": pre}
+    probe = {"input_size": 1, **pre} if pre is not None and "input_size" not in pre else pre  # the size may come later
+    try:
+        check_metadata({"preprocess": probe, "labels": doc.get("labels")}, where)
+    except ContractError as exc:
+        raise UsageError(str(exc).replace(" metadata ", " ")) from None
+    return doc
 
 
-__all__ = ["SIDECAR_SUFFIXES", "check_facts", "labels_from", "read_facts_file", "read_sidecar", "sidecar_for"]
+__all__ = ["FACT_KEYS", "SIDECAR_SUFFIXES", "check_facts", "labels_from", "read_facts_file", "read_sidecar", "sidecar_for"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import zipfile
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ def raw_metadata(path: Path, data: bytes) -> dict[str, Any] | None:
         meta = {k: _literal(v) if k in ("names", "imgsz", "args", "end2end", "stride", "batch") else v
                 for k, v in props.items()}
     elif path.suffix == ".tflite":
-        meta = _tflite_zip(path)
+        meta = _tflite_zip(data)
     else:
         return None
     if not meta or meta.get("author") != "Ultralytics" or "task" not in meta:
@@ -47,9 +48,9 @@ def raw_metadata(path: Path, data: bytes) -> dict[str, Any] | None:
     return meta
 
 
-def _tflite_zip(path: Path) -> dict[str, Any] | None:
+def _tflite_zip(data: bytes) -> dict[str, Any] | None:
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(BytesIO(data)) as z:
             info = z.getinfo("metadata.json")
             if info.file_size > MAX_JSON:
                 return None

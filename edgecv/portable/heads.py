@@ -9,9 +9,10 @@ producer reader such as ``interop/ultralytics.py``):
 * ``yolov8`` -- Ultralytics YOLOv8/YOLO11 raw ``[B, 4 + nc, N]``: centre x, y, width, height in network-input
   pixels, then each class's score (sigmoid already applied);
 * ``yolov5`` -- ``[B, N, 5 + nc]``: centre xywh, objectness, class scores (a box's score is objectness x class);
-  (``detection.normalized``: xywh are fractions of the input, as Ultralytics' TFLite files give them);
 * ``yolo_nms`` -- already suppressed ``[B, N, 6]``: x1, y1, x2, y2, score, class (Ultralytics ``nms=True`` and
   end-to-end models); rows of score 0 are padding.
+
+With ``detection.normalized`` the box coordinates are fractions of the input, as Ultralytics' TFLite files give them.
 
 ``decode`` returns ``{"logits"}``, ``{"boxes", "scores"}`` (then NMS as for edgecv's own) or ``{"detections"}``
 (already ``[B, K, 6]``: no NMS again). Host scoring, ``edgecv predict`` and the device script all call it.
@@ -61,15 +62,16 @@ def decode(outputs: dict[str, np.ndarray], meta: dict) -> dict[str, np.ndarray]:
         if head == "edgecv":
             roles = {o["role"]: o["name"] for o in meta.get("outputs") or [] if "role" in o}
             return {"boxes": outputs[roles["boxes"]], "scores": outputs[roles["scores"]]}
-        y = np.array(_one(outputs, meta), np.float32)
+        y = np.asarray(_one(outputs, meta), np.float32)
+        if y.ndim != 3:
+            raise HeadError(f"a {head} head gives [B, ..., ...], not {list(y.shape)}")
         if (meta.get("detection") or {}).get("normalized"):  # xywh as fractions of the input (TFLite exports)
+            y = y.copy()
             size = float((meta.get("preprocess") or {}).get("input_size") or 1)
             if head == "yolov8":
                 y[:, :4] *= size
             else:
                 y[..., :4] *= size
-        if y.ndim != 3:
-            raise HeadError(f"a {head} head gives [B, ..., ...], not {list(y.shape)}")
         if head == "yolov8":
             if y.shape[1] < 5:
                 raise HeadError(f"a yolov8 head gives [B, 4 + classes, boxes], not {list(y.shape)}")

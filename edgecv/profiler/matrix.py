@@ -66,16 +66,12 @@ def fingerprint(cell: Cell, settings: dict[str, Any], version: str, data_cache: 
     """Everything that changes a row's numbers besides its key: the content measured (the file's bytes, or the
     PyTorch weights' digest), the data, limit, threads and timing settings, the input shapes and edgecv's
     version. A saved row is reused only when its fingerprint matches."""
-    from ..model_files import companion_files
+    from ..model_files import beside
 
     target = Path(cell.target)
     content = cell.info.get("digest") or (file_digest(target) if target.is_file() else f"absent: {target}")
-    if not cell.info.get("digest") and target.is_file():
-        from ..interop.sidecar import sidecar_for
-
-        facts = sidecar_for(target)  # the FILE.edgecv.yaml the user wrote changes how it is scored
-        content = [content, *(file_digest(p) for p in companion_files(target)),  # ONNX external data too
-                   *([file_digest(facts)] if facts else [])]
+    if not cell.info.get("digest") and target.is_file():  # external data and sidecars change the numbers too
+        content = [content, *(file_digest(p) for p in beside(target))]
     data = settings.get("data") or cell.info.get("data")
     cache = {} if data_cache is None else data_cache  # one walk of a dataset per profile, not one per cell
     if data not in cache:

@@ -34,9 +34,9 @@ from typing import Any
 
 from .._optional import import_optional
 from .._version import __version__
-from ..artifact import sidecar_path
 from ..errors import EdgecvError
 from ..exporters.base import first_line
+from ..model_files import beside
 from .cell import empty_row
 from .matrix import Cell, file_digest
 from .row import Row
@@ -137,8 +137,8 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
 
     def _ship(self, target: str, shipped: dict[str, tuple[str, Any, Any]]) -> tuple[str | None, Any, Any]:
-        """Put a file target (and the files that travel with it: ``beside``) into the object store once; a zoo
-        name travels as is."""
+        """Put a file target (and the files that travel with it: ``model_files.beside``) into the object store
+        once; a zoo name travels as is."""
         path = Path(target)
         if not path.is_file():
             return None, None, None
@@ -214,16 +214,6 @@ def _measure_on_node(cell: dict[str, Any], settings: dict[str, Any], timeout_s: 
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
     return row.to_dict(), node
-
-
-def beside(path: Path) -> list[Path]:
-    """The files a model file is not whole without: its edgecv ``.json`` sidecar, its ``.edgecv.yaml`` facts and
-    its ONNX external data (``FILE.onnx.data``)."""
-    from ..interop.sidecar import sidecar_for
-    from ..model_files import companion_files
-
-    found = [p for p in (sidecar_path(path), sidecar_for(path)) if p is not None and p.is_file()]
-    return found + companion_files(path)
 
 
 def _materialize(folder: Path, digest: str, name: str, blob: bytes, extras: list | None) -> Path:
