@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -10,7 +12,19 @@ from rich.table import Table
 from .metrics import NAMES, headline_of
 from .models.card import ModelCard
 
-console = Console()
+PIPE_WIDTH = 400  # a CI log or a pipe has no width: tables there are printed whole, never cut to 80 columns
+
+
+def make_console(**options) -> Console:
+    """A console as wide as the terminal; in a pipe or a log (no terminal, no COLUMNS), wide enough for every
+    table edgecv prints, so no cell is cut with an ellipsis or folded mid-word."""
+    out = Console(**options)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(width=PIPE_WIDTH, **options)
+    return out
+
+
+console = make_console()
 
 
 def human_count(n: int | None) -> str:
@@ -119,28 +133,24 @@ def export_table(artifacts) -> None:
 
 def runtimes_table(rows: list[dict]) -> None:
     table = Table(title="edgecv runtimes", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("runtime", "here", "version", "opens", "providers", "on devices"):
+    for col in ("runtime", "here", "version", "opens", "providers here", "not here", "on devices"):
         table.add_column(col, no_wrap=True)
     for r in rows:
+        here = r.get("providers_here") or []
+        missing = [p for p in r.get("providers") or [] if p not in here]
         table.add_row(r["name"], "yes" if r["available"] else "[red]no[/]", r.get("version") or "-",
-                      " ".join(r.get("files") or []) or "zoo/ckpt", _providers(r), "yes" if r.get("on_devices") else "-")
+                      " ".join(r.get("files") or []) or "zoo/ckpt", " ".join(here) or "-", " ".join(missing) or "-",
+                      "yes" if r.get("on_devices") else "-")
     console.print(table)
     for r in rows:
         if not r["available"]:
             console.print(f"{r['name']}: {escape(r['reason'])}", soft_wrap=True)
 
 
-def _providers(row: dict) -> str:
-    """Usable providers plain, the others dimmed: ``cpu [dim]cuda tensorrt[/]``."""
-    here = row.get("providers_here") or []
-    missing = [p for p in row.get("providers") or [] if p not in here]
-    return " ".join(here) + (f" [dim]{' '.join(missing)}[/]" if missing else "")
-
-
 def devices_table(rows: list[dict]) -> None:
     table = Table(title="edgecv devices", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("device", "reach", "cpu", "cores", "GHz", "ISA", "GB"):
-        table.add_column(col, overflow="fold", no_wrap=col not in ("ISA", "reach"))
+        table.add_column(col, no_wrap=True)
     for r in rows:
         reach = r["reach"]
         if r.get("emulated"):

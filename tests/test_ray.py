@@ -137,7 +137,7 @@ def test_an_interrupted_ray_profile_resumes_with_what_is_missing(cluster, zoo_ar
     assert len(kept) == 1  # the finished row is saved; the cancelled ones are not
     measured = []
     report = edgecv.profile([str(files)], out=tmp_path / "p", executor="ray", log=lambda m: None,
-                            on_start=measured.append, **FAST)
+                            on_start=lambda n, runtimes: measured.append(n), **FAST)
     assert measured == [3] and all(r["status"] == "ok" for r in report["rows"]) and len(report["rows"]) == 4
 
 

@@ -31,8 +31,10 @@ class _Group(click.Group):
 
 
 def _fail(ctx: click.Context, exc: BaseException, message: str, code: int) -> None:
-    if ctx.find_root().params.get("debug"):
-        raise exc
+    if ctx.find_root().params.get("debug"):  # the traceback, then the same line and the same exit code
+        import traceback
+
+        traceback.print_exception(exc)
     click.echo(f"edgecv: error: {' '.join(str(message).split())}", err=True)  # always one line
     ctx.exit(code)
 

@@ -41,8 +41,9 @@ def models_cmd(name: str | None, task: str | None, as_json: bool) -> None:
 
 @cli.command("train")
 @click.argument("model")
-@click.option("--data", required=True, help="Built-in dataset (shapes, shapes-det, digits) or a path: ImageFolder "
-              "root, data.yaml (YOLO txt or COCO JSON).")
+@click.option("--data", required=True, help="Built-in dataset (shapes, shapes-det, shapes-seg, digits) or a path: "
+              "ImageFolder root, Pascal VOC segmentation folders (JPEGImages + SegmentationClass), data.yaml (YOLO "
+              "txt or COCO JSON).")
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True)
 @click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the dataset's render size for built-ins, "
               "else the model's).")
@@ -112,7 +113,7 @@ def train_cmd(model: str, data: str, epochs: int, imgsz: int | None, batch: int,
 def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | None, limit: int | None, batch: int,
              runtime: str | None, provider: str | None, device: str | None, threads: int | None,
              as_json: bool, facts) -> None:
-    """Measure TARGET's accuracy (top-1/top-5 or COCO mAP) on a val split.
+    """Measure TARGET's accuracy (top-1/top-5, COCO mAP50-95/mAP50, or mIoU and pixel accuracy) on a val split.
 
     TARGET is a zoo name or a checkpoint from `edgecv train` (run with PyTorch), or an exported .onnx/.tflite
     file, run with --runtime on --device (e.g. --device rpi4: the Pi's real aarch64 runtime, emulated)."""
@@ -127,7 +128,8 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
         raise UsageError("--weights and --imgsz apply to zoo models and checkpoints; an artifact has its own")
     if not artifact and (runtime or provider or device or threads):
         raise UsageError("--runtime, --provider, --device and --threads apply to exported model files")
-    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as bar:
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as bar:  # no stray line in logs
         task = bar.add_task(f"evaluating {target}", total=None)
         update = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
         if artifact:

@@ -43,6 +43,8 @@ def executor_options(command):
 @click.option("--out", type=click.Path(file_okay=False), default="profile", show_default=True,
               help="Report folder; rerunning the same profile there resumes; another profile goes to OUT-2, ...")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the report JSON here.")
+@click.option("--remeasure", type=click.Choice(["unstable", "failed", "all"]), help="Measure these rows saved in "
+              "--out again (a rerun otherwise resumes them as they are); the other rows are kept.")
 @executor_options
 @click.option("--track", type=click.IntRange(0), default=0, show_default=True, metavar="N",
               help="Detectors: also track through N shapes-track sequences (MOTA, IDF1, end-to-end fps, the tracker's "
@@ -53,8 +55,8 @@ def executor_options(command):
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
                 providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
                 input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
-                min_time: float, timeout: float, out: str, json_path: str | None, executor: str, ray_address: str | None,
-                track: int, layers: bool, facts) -> None:
+                min_time: float, timeout: float, out: str, json_path: str | None, remeasure: str | None, executor: str,
+                ray_address: str | None, track: int, layers: bool, facts) -> None:
     """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
     files or folders of them (default: the default-weight zoo, every format and precision)."""
     from ..artifact import write_atomic
@@ -72,7 +74,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     progress = Progress()
     try:
         report = profile(spec=spec, out=out, timeout_s=timeout, layers=layers, log=log, on_start=progress.start,
-                         on_row=progress.advance, executor=executor, ray_address=ray_address)
+                         on_row=progress.advance, executor=executor, ray_address=ray_address, remeasure=remeasure)
     finally:
         progress.stop()
     print_table(report)
@@ -81,14 +83,32 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     rows = report_rows(report)
     for note in dict.fromkeys(f"{r.model}: {n}" for r in rows for n in r.notes):
         log(f"note: {note}")
-    unstable = [r for r in rows if r.ok and r.unstable]
-    if unstable:
-        log(f"warning: {len(unstable)} of {len(rows)} rows have timings that cannot be trusted ({unstable[0].describe()}: "
-            f"{unstable[0].unstable[0]}); rerun on a quiet machine with --out NEW, or with more --iters/--min-time")
+    warning = unstable_warning(rows, report["out"])
+    if warning:
+        log(warning)
     log(f"reports in {report['out']}/: report.html, report.md, results.csv, results.json")
     failed = [r for r in rows if not r.ok]
     if failed:
         raise EdgecvError(f"{len(failed)} of {len(rows)} rows failed; first: {failed[0].describe()}: {failed[0].error}")
+
+
+def unstable_warning(rows, out: str) -> str | None:
+    """What to do about rows whose timings cannot be trusted: measure them again in place (``--remeasure
+    unstable``), and ``--threads`` when other work took the cores the row's threads wanted."""
+    unstable = [r for r in rows if r.ok and r.unstable]
+    if not unstable:
+        return None
+    first = unstable[0]
+    busy = [r for r in unstable if any(reason.startswith("busy machine") for reason in r.unstable)]
+    threads = ""
+    if busy:
+        load = busy[0].load or {}
+        free = max(1, int((load.get("cores") or 1) - (load.get("others_cores") or 0) + 0.5))
+        threads = (f"; other work took the cores: --threads {free} (the cores it left free) avoids contention, or "
+                   "wait for a quiet machine")
+    return (f"warning: {len(unstable)} of {len(rows)} rows have timings that cannot be trusted ({first.describe()} on "
+            f"{first.runtime}: {first.unstable[0]}); measure them again with the same command and --remeasure "
+            f"unstable (--out {out}){threads}, or with more --iters/--min-time")
 
 
 @cli.command("check")

@@ -25,7 +25,9 @@ def load_target(target: str, weights: str | None = None, require_weights: bool =
             raise UsageError(f"checkpoint not found: {target}")
         return load_checkpoint(path)
     from ..weights import has_default
+    from .api import get_card
 
+    get_card(target)  # an unknown name is said as such, with its did-you-mean, before anything about weights
     if weights is None and has_default(target):
         weights = "default"
     if weights is None and require_weights:

@@ -121,6 +121,7 @@ class Tracker:
                  max_cosine: float = 1.0) -> None:
         self.iou_threshold, self.max_age, self.min_hits, self.per_class = iou_threshold, max_age, min_hits, per_class
         self.max_cosine = max_cosine
+        hungarian(np.zeros((1, 1)))  # the solver's import (scipy: ~0.3 s) here, not in the first frame's time
         self.emb: np.ndarray | None = None  # [tracks, D] unit vectors, once embeddings are given
         self.x = np.zeros((0, 8))  # states
         self.p = np.zeros((0, 8, 8))  # covariances

@@ -43,6 +43,11 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
 
     options = {"imgsz": cell["imgsz"]} if cell["runtime"] == REFERENCE_RUNTIME and cell["imgsz"] else {}
     threads = settings["threads"]
+    if threads is None and cell["device"] == "host":  # the default: a thread per core other work leaves free
+        from .stability import free_cores
+
+        threads, _ = free_cores()
+    row.threads = threads
     facts = Facts.from_dict(settings.get("facts"))
     with load(cell["target"], cell["runtime"], cell["provider"], cell["device"], threads, facts,
               **options) as session:
@@ -82,8 +87,11 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
         if why:
             row.notes.append(f"no accuracy: {why}")
         elif data:
-            for name, value in _accuracy(session, data, settings["limit"]).items():
-                setattr(row, name, value)
+            scores = _accuracy(session, data, settings["limit"])
+            for name, value in scores.items():
+                if name in ACCURACY_KEYS:
+                    setattr(row, name, value)
+            row.scored_on = {"data": str(data), "split": "val", "images": scores.get("images")}
         if settings.get("track") and row.task == "detection":  # the detector + tracker pipeline (track.py)
             if not why:
                 from ..track import builtin_summary
@@ -118,9 +126,10 @@ def _numerics_notes(cell: dict[str, Any], meta: dict[str, Any]) -> list[str]:
 
 
 def _accuracy(session, data: str, limit: int | None) -> dict[str, float]:
+    """The row's accuracy figures and how many images they were measured on."""
     from ..scoring import score
 
-    return {k: v for k, v in score(session, data, limit).items() if k in ACCURACY_KEYS}
+    return {k: v for k, v in score(session, data, limit).items() if k in ACCURACY_KEYS or k == "images"}
 
 
 def _child(conn, cell: dict[str, Any], settings: dict[str, Any]) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import resources
 from .._optional import import_optional
 from .._version import __version__
 from ..errors import EdgecvError
@@ -109,7 +110,7 @@ class RayExecutor:
         shipped: dict[str, tuple[str, Any, Any]] = {}  # file path -> (digest, object ref, sidecar ref)
         pending: dict[Any, tuple[Cell, dict[str, float]]] = {}
         for cell in cells:
-            wanted = demand(cell, settings["threads"])
+            wanted = demand(cell, settings["threads"] or resources.cores())
             if not fits(wanted, nodes):
                 yield cell, _failed(cell, unmet(wanted))
                 continue

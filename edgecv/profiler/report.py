@@ -14,13 +14,25 @@ from ..artifact import write_atomic
 from .cells import csv_cell, md_cell
 from .html import page
 from .row import Row
-from .table import best_picks, facts_lines, input_summary, pick_line, report_rows, table_rows
+from .table import (
+    LEGEND,
+    best_picks,
+    facts_lines,
+    input_summary,
+    pick_line,
+    report_rows,
+    scored_on,
+    scored_on_lines,
+    table_rows,
+    unstable_picks,
+)
 
 COLUMNS = ("model", "format", "precision", "runtime", "provider", "device", "emulated", "imgsz", "batch", "input",
            "inputs", "size_mb", "params", "macs", "top1", "top5", "map50_95", "map50", "miou", "pixel_acc",
            "accuracy_delta", "p50_ms", "p90_ms", "p99_ms",
            "mean_ms", "std_ms", "min_ms", "throughput_ips", "init_ms", "first_ms", "peak_mem_mb", "efficiency",
-           "peak_gmacs", "run", "node", "mota", "idf1", "track_fps", "tracker_ms", "tracker_share", "others_cores",
+           "peak_gmacs", "run", "node", "metric", "scored_on", "mota", "idf1", "track_fps", "tracker_ms", "tracker_share",
+           "others_cores",
            "status", "unstable", "error", "notes", "sources")
 
 
@@ -38,27 +50,40 @@ def flat(row: Row) -> dict[str, Any]:
                **{k: (row.tracking or {}).get(k) for k in ("mota", "idf1", "tracker_ms", "tracker_share")},
                track_fps=(row.tracking or {}).get("fps"),
                unstable="; ".join(row.unstable) or None, notes="; ".join(row.notes) or None,
-               sources=json.dumps(row.sources, sort_keys=True) if row.sources else None)
+               sources=json.dumps(row.sources, sort_keys=True) if row.sources else None,
+               metric=row.headline[0] if row.headline else None, scored_on=scored_on(row))
     return out
 
 
 def _peak_lines(peaks: dict[str, Any]) -> list[str]:
-    """``eff %`` is achieved MAC/s over these measured peaks."""
-    return ["", *(f"Peak on {d}: fp32 {p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s "
-                  f"({p['gemm']} GEMM with {p['runtime']}); eff % = model MACs / p50 over the peak of its precision."
-                  for d, p in peaks.items())]
+    """``eff %`` is achieved MAC/s over these measured peaks (or why there is none)."""
+    return ["", *(peak_line(d, p) for d, p in peaks.items())]
+
+
+def peak_line(device: str, p: dict[str, Any]) -> str:
+    text = (f"Peak on {device}: fp32 {p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s "
+            f"({p['gemm']} GEMM with {p['runtime']})")
+    if p.get("busy"):
+        return (f"{text}, measured while other work used {p['busy']['others_cores']:.1f} cores: not the CPU's peak, "
+                "so eff % is left empty.")
+    return f"{text}; eff % = model MACs / p50 over the peak of its precision."
 
 
 def markdown(report: dict[str, Any]) -> str:
     rows = report_rows(report)
     head, body = table_rows(rows)
     env = report["environment"]
+    emulated = " Emulated rows time qemu, not the device." if any(r.emulated for r in rows) else ""
     lines = ["# edgecv profile", "",
              f"edgecv {report['edgecv_version']} on {env['cpu']} ({env['cores']} cores, {' '.join(env['isa'])}), "
-             f"{env['os']}, Python {env['python']}. Emulated rows time qemu, not the device.",
+             f"{env['os']}, Python {env['python']}.{emulated}",
              *_peak_lines(report.get("peaks") or {}), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in body]
+    lines += ["", md_cell(LEGEND)]
+    measured_on = scored_on_lines(rows)
+    if measured_on:
+        lines += ["", "## Accuracy measured on", "", *(md_cell(f"- {m}") for m in measured_on)]
     unstable = [r for r in rows if r.ok and r.unstable]
     if unstable:
         lines += ["", "## Unstable timings", "",
@@ -78,6 +103,8 @@ def markdown(report: dict[str, Any]) -> str:
     picks = best_picks(rows)
     if picks:
         lines += ["", "## Best picks", ""]
+        warning = unstable_picks(rows)
+        lines += [md_cell(f"**{warning}.**"), ""] if warning else []
         lines += [md_cell(f"- {pick_line(label, r)}") for label, r in picks]
     return "\n".join(lines) + "\n"
 
@@ -96,14 +123,10 @@ def write_reports(report: dict[str, Any], out: Path) -> None:
 
 def print_table(report: dict[str, Any]) -> None:
     from rich import box
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    from ..display import console
-
-    if not console.is_terminal:  # a log file: wide rows read better than folded cells
-        console = Console(width=max(console.width, 200))
+    from ..display import console  # in a log or a pipe: wide enough for whole rows (display.make_console)
     rows = report_rows(report)
     head, body = table_rows(rows, short=True)
     table = Table(title="edgecv profile", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -112,10 +135,14 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(col, justify="left" if col in ("model", "format", "precision", "runtime", "device", "input",
                                                         "status") else "right", overflow="fold",
                          no_wrap=col != "status" or not console.is_terminal,
-                         min_width=widest_status if col == "status" else None)
+                         min_width=min(widest_status, 20) if col == "status" else None)
     for row in body:
         style = "yellow" if row[-1] == "unstable" else "red" if row[-1].startswith("failed") else None
         table.add_row(*(escape(c) for c in row), style=style)
     console.print(table)
-    for label, r in best_picks(rows):
+    picks = best_picks(rows)
+    warning = unstable_picks(rows) if picks else None
+    if warning:
+        console.print(f"[yellow]{escape(warning)}[/]")
+    for label, r in picks:
         console.print(escape(pick_line(label, r)))

@@ -57,6 +57,7 @@ class Row:
     peak_mem_mb: float | None = None
     efficiency: float | None = None
     load: dict[str, Any] | None = None
+    threads: int | None = None  # what it was timed with: --threads, or the cores other work left free then
     unstable: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     status: str = "failed"
@@ -69,6 +70,7 @@ class Row:
     layers_report: str | None = None  # int8 files, with `profile --layers`: the page of its per-layer errors
     node: dict[str, Any] | None = None  # where it ran: {"hostname"}, and "ray_node_id" on a Ray cluster
     tracking: dict[str, Any] | None = None  # detectors, with `profile --track N`: MOTA, IDF1, fps, tracker share
+    scored_on: dict[str, Any] | None = None  # what the accuracy was measured on: {"data", "split", "images"}
     sources: dict[str, str] | None = None  # a file's facts and where each came from (flags, sidecar, ultralytics, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # fields from another edgecv version, kept as they are
 

@@ -36,9 +36,10 @@ Log = Callable[[str], None]
 
 
 def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = None, out: str | Path = "profile",
-            timeout_s: float = 900.0, layers: bool = False, log: Log = print, on_start: Callable[[int], None] | None = None,
+            timeout_s: float = 900.0, layers: bool = False, log: Log = print, on_start: Callable[[int, list[str]], None] | None = None,
             on_row: Callable[[Row, int, int], None] | None = None, executor: str = "local",
-            ray_address: str | None = None, resume: bool = True, **settings: Any) -> dict[str, Any]:
+            ray_address: str | None = None, resume: bool = True, remeasure: str | None = None,
+            **settings: Any) -> dict[str, Any]:
     """Measure every target x format x precision x runtime x provider x device; returns the report dict
     (``{"edgecv_version", "environment", "matrix", "peaks", "runs", "rows", "out"}``, rows as
     ``Row.to_dict()``), also written to ``out``.
@@ -46,13 +47,16 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     What to measure is a ``ProfileSpec``, or its fields as keywords (``format="onnx,tflite"``,
     ``imgsz=320``, ``input_shapes=["images=1x3x640x640"]``, ...). ``imgsz`` is a square size or ``"HxW"``:
     zoo models are exported at it; files with a dynamic height/width are fed at it (default: what the file
-    fixes, else 640). ``on_start(n)`` is called once the cells are known (exports done), ``on_row(row, k, n)``
+    fixes, else 640). ``on_start(n, runtimes)`` is called once the cells are known (exports done; each cell's runtime), ``on_row(row, k, n)``
     after each. With ``layers``, each int8 file also gets an ``edgecv layers`` report, linked from its rows
     (``layers.py``). ``executor`` says where the cells run: ``local`` (here, one at a time) or ``ray`` (tasks on
     the Ray cluster at ``ray_address``; ``executor.py``). The exports are made here either way. Rows saved in
     ``out`` by an earlier run on this machine are resumed (``folder.py``: only rows sealed here); with
     ``resume=False`` every cell is measured in this run (``edgecv check``: a gate measures what it gates) and the
-    earlier rows are kept aside as ``rows.previous.jsonl``."""
+    earlier rows are kept aside as ``rows.previous.jsonl``. ``remeasure`` (``unstable``, ``failed`` or ``all``)
+    measures those saved rows again in the same folder, and keeps the others."""
+    if remeasure is not None and remeasure not in REMEASURE:
+        raise UsageError(f"--remeasure takes {', '.join(REMEASURE)}, not {remeasure!r}")
     spec = spec or ProfileSpec.of(targets, **settings)
     known_formats = (REFERENCE, *format_names())
     formats, precisions = list(spec.format or known_formats), list(spec.precision or DEFAULT_PRECISIONS)
@@ -64,25 +68,51 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
             raise UsageError(f"unknown precision {p!r} (choose from {', '.join(known_precisions())})")
     size = parse_imgsz(spec.imgsz)
     shapes = parse_input_shapes(spec.input_shapes)
+    if spec.data:
+        _check_data(spec.data)
     from ..runtimes import get_runtime
 
     for name in spec.runtime or ():
         get_runtime(name)  # an unknown runtime is named by the registry, before any work
+    # --threads N: every runtime, PyTorch included, times with N. Without it each host cell takes a thread per
+    # core that other work leaves free when it starts (stability.free_cores; recorded in the row): on a busy
+    # machine two threads that share a core with other work cost every runtime 1.4-2.6x (busy_threads.py)
     threads = cap_threads(spec.threads) if spec.device == ("host",) else spec.threads
-    threads = threads or cores()  # every runtime, PyTorch included, times with the same threads
+    if threads is None and spec.device != ("host",):
+        threads = cores()  # a board's threads are its own; the host's load says nothing about it
     if spec.format is None:  # the default: every format this machine can export and run
         formats = _usable_formats(formats, log)
     spec = spec.replace(imgsz=size, threads=threads)  # recorded as measured: what `edgecv check` re-profiles
     matrix = spec.to_dict()
     with claim(Path(out), lambda recorded: _same_spec(recorded, spec), log) as out:
         return _measure(spec, out, matrix, formats, precisions, size, shapes, threads, timeout_s, layers, log,
-                        on_start, on_row, executor, ray_address, resume)
+                        on_start, on_row, executor, ray_address, resume, remeasure)
+
+
+REMEASURE = ("unstable", "failed", "all")
+
+
+def _check_data(data: str) -> None:
+    """``--data`` that cannot be read is said before any export or cell (each row failed with it, minutes later)."""
+    from ..data import get_dataset
+    from ..errors import DataError
+
+    try:
+        get_dataset(data, "val", limit=1)
+    except DataError as exc:
+        raise UsageError(f"--data {data}: {exc}") from None
+
+
+def _again(row: Row, remeasure: str | None) -> bool:
+    """Whether a saved row is measured again (``--remeasure``)."""
+    return (remeasure == "all" or (remeasure == "unstable" and row.ok and bool(row.unstable))
+            or (remeasure == "failed" and not row.ok))
 
 
 def _measure(spec: ProfileSpec, out: Path, matrix: dict[str, Any], formats: list[str], precisions: list[str],
-             size: int | str | None, shapes: tuple, threads: int, timeout_s: float, layers: bool, log: Log,
-             on_start: Callable[[int], None] | None, on_row: Callable[[Row, int, int], None] | None, executor: str,
-             ray_address: str | None, resume: bool) -> dict[str, Any]:
+             size: int | str | None, shapes: tuple, threads: int | None, timeout_s: float, layers: bool, log: Log,
+             on_start: Callable[[int, list[str]], None] | None, on_row: Callable[[Row, int, int], None] | None, executor: str,
+             ray_address: str | None, resume: bool, remeasure: str | None = None) -> dict[str, Any]:
     """The run itself, in the claimed (locked) folder ``out``."""
     from .environment import environment
     from .executor import get_executor
@@ -106,13 +136,18 @@ def _measure(spec: ProfileSpec, out: Path, matrix: dict[str, Any], formats: list
                 "edgecv (copied from elsewhere, edited, or from an older edgecv), so their numbers are not reused")
         todo = [c for c in cells if (done[c.key].fingerprint if c.key in done else None) != prints[c.key]]
         stale = [c for c in todo if c.key in done]
+        again = [c for c in cells if c not in todo and _again(done[c.key], remeasure)]
+        if remeasure:
+            log(f"measuring {len(again)} saved {remeasure if remeasure != 'all' else ''} row(s) again "
+                "(--remeasure); the others are kept".replace("  ", " "))
+            todo = [c for c in cells if c in todo or c in again]
         if done:
             log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
         if stale:
             log(f"measuring {len(stale)} saved row(s) again: they were measured on other files, weights or "
                 f"settings (first: {stale[0].model} {stale[0].format} {stale[0].precision})")
         if on_start:
-            on_start(len(todo))
+            on_start(len(todo), [c.runtime for c in todo])
         run_id = time.strftime("%Y-%m-%dT%H:%M:%S")
         peaks, host = Peaks(threads, run_id, log), this_node()["hostname"]
         for k, (cell, row) in enumerate(runner.run(todo, settings, timeout_s), 1):
@@ -130,7 +165,7 @@ def _measure(spec: ProfileSpec, out: Path, matrix: dict[str, Any], formats: list
         if layers:
             from .layers import attach_layer_reports
 
-            attach_layer_reports(rows, out, spec.data, threads, log)
+            attach_layer_reports(rows, out, spec.data, threads or cores(), log)
         runs = sorted({r.run or "an earlier edgecv" for r in rows})
         if len(runs) > 1:
             log(f"the rows come from {len(runs)} runs ({', '.join(runs)}); each row's efficiency is against the "
@@ -186,6 +221,10 @@ class Peaks:
         if device not in self.measured and device not in self.failed:
             try:
                 self.measured[device] = {**measure_peak(device, self.threads), "run": self.run_id}
+                busy = self.measured[device].get("busy")
+                if busy:
+                    self.log(f"the peak GEMM rate of {device} was measured while other work used "
+                             f"{busy['others_cores']:.1f} cores ({busy['tries']} tries): efficiency left empty")
             except (EdgecvError, ImportError) as exc:  # the GEMM runs on onnxruntime (pip install 'edgecv[onnx]')
                 self.log(f"no peak GEMM rate for {device} ({exc}); efficiency left empty")
                 self.failed.add(device)

@@ -62,6 +62,30 @@ class Load:
                 "seconds": round(wall, 3)}
 
 
+FREE_WINDOW_S = 0.4  # how long the machine is watched before a cell chooses its threads
+
+
+def free_cores(window_s: float = FREE_WINDOW_S) -> tuple[int, float | None]:
+    """``(threads, others)``: the cores other processes leave free, watched over ``window_s`` while this
+    process sleeps (so all busy time is theirs), at least 1; and the cores they used (None off Linux).
+
+    Why a profile's default threads follow this (benchmarks/busy_threads.py, 2-core AVX2 EPYC, one core kept
+    busy by a hog): PyTorch at 2 threads 2.2-2.6x slower than at 1 (OpenMP threads wait on each other while one
+    of them is descheduled; OMP_WAIT_POLICY=PASSIVE only 1.75x), onnxruntime 1.4-1.5x with or without spinning;
+    a thread per free core is the best count for every runtime there, and all of them on a quiet machine."""
+    n = resources.cores()
+    before = _cpu_ticks()
+    if before is None:
+        return n, None
+    start = time.perf_counter()
+    time.sleep(window_s)
+    after, wall = _cpu_ticks(), time.perf_counter() - start
+    if after is None or wall <= 0:
+        return n, None
+    others = max(0.0, (after[0] - before[0]) / os.sysconf("SC_CLK_TCK") / wall)
+    return max(1, n - int(others + 0.5)), round(others, 2)
+
+
 def unstable_reasons(latency: dict[str, float], load: dict[str, Any] | None, threads: int | None) -> list[str]:
     """Why this row's timing should not be trusted (empty when it can be)."""
     reasons = []

@@ -10,8 +10,12 @@ from .row import Row
 SHORT_ERROR = 60  # characters of a failed row's reason in the terminal table (the reports keep all of it)
 _DTYPE = {"float32": "f32", "float16": "f16", "float64": "f64", "uint8": "u8", "int8": "i8", "int32": "i32",
           "int64": "i64", "bool": "bool"}
-HEAD = ["model", "format", "precision", "runtime", "device", "input", "size MB", "accuracy", "Δ vs fp32", "p50 ms",
-        "p90 ms", "first ms", "img/s", "eff %", "status"]
+HEAD = ["model", "format", "precision", "runtime", "device", "input", "size MB", "accuracy", "metric", "Δ vs fp32",
+        "p50 ms", "p90 ms", "first ms", "img/s", "eff %", "status"]
+# what the columns whose header cannot say it all mean (report.md and report.html print these under the table)
+LEGEND = ("accuracy: the row's headline figure, named in `metric` (top-1, mAP50-95 or mIoU, percent), on the data "
+          "named under `Accuracy measured on`; Δ vs fp32: points against the PyTorch fp32 row of the same model and size; "
+          "img/s: batch / p50 (the batch-N figure when --batch N); eff %: model MACs / p50 over the measured peak")
 
 
 def input_summary(row: Row) -> str:
@@ -30,8 +34,46 @@ def status(row: Row, short: bool = False) -> str:
     return f"failed: {reason}"
 
 
+def metric_name(row: Row) -> str:
+    from ..metrics import NAMES
+
+    found = row.headline
+    return NAMES.get(found[0], found[0]) if found else "-"
+
+
+def scored_on(row: Row) -> str | None:
+    """``shapes val, 2000 images``: what the row's accuracy was measured on."""
+    on = row.scored_on or {}
+    if not on.get("data"):
+        return None
+    images = f", {on['images']} images" if on.get("images") is not None else ""
+    return f"{on['data']} {on.get('split') or 'val'}{images}"
+
+
+def scored_on_lines(rows: list[Row]) -> list[str]:
+    """One line per dataset the rows were scored on, naming the metric of each model."""
+    seen: dict[str, dict[str, str]] = {}
+    for r in rows:
+        where = scored_on(r)
+        if where and r.accuracy is not None:
+            seen.setdefault(where, {})[r.model] = metric_name(r)
+    return [f"{where}: " + ", ".join(f"{m} ({metric})" for m, metric in models.items())
+            for where, models in seen.items()]
+
+
+def unstable_picks(rows: list[Row]) -> str | None:
+    """Why best picks are not facts: how many of the rows they are chosen from had unstable timings."""
+    ok = [r for r in rows if r.ok]
+    bad = [r for r in ok if r.unstable]
+    if not bad:
+        return None
+    return (f"{len(bad)} of {len(ok)} rows have unstable timings: the picks below rank numbers the machine bent "
+            "(rerun with --remeasure unstable on a quiet machine)")
+
+
 def best_picks(rows: list[Row], within: float = 1.0) -> list[tuple[str, Row]]:
-    """Per model: the fastest and the smallest row within ``within`` points of its fp32 PyTorch accuracy."""
+    """Per model: the fastest and the smallest row within ``within`` points of its fp32 PyTorch accuracy. A
+    pick made from an unstable row says so in its label (``pick_line``)."""
     from ..formats import REFERENCE
 
     picks = []
@@ -54,15 +96,22 @@ def facts_lines(rows: list[Row]) -> list[str]:
 
 
 def pick_line(label: str, r: Row) -> str:
-    return (f"{label}: {r.format} {r.precision} on {r.runtime} ({r.device}), {r.p50:.3f} ms, {r.size_mb:.2f} MB, "
-            f"Δ {r.accuracy_delta:+.2f}")
+    shaky = " (unstable timing)" if r.unstable and "fastest" in label else ""
+    return (f"{label}: {r.format} {r.precision} on {r.runtime} ({r.device}), {r.p50:.3f} ms{shaky}, "
+            f"{r.size_mb:.2f} MB, Δ {signed(r.accuracy_delta)}")
+
+
+def signed(value: float) -> str:
+    text = f"{value:+.2f}"
+    return "+0.00" if text == "-0.00" else text
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        text = f"{value:.{digits}f}"
+        return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # never "-0.00"
     return str(value)
 
 
@@ -77,7 +126,8 @@ def table_rows(rows: list[Row], short: bool = False) -> tuple[list[str], list[li
         device = r.device + (" (emulated)" if r.emulated else "")
         runtime = r.runtime + (f"/{r.provider}" if r.provider not in (None, "cpu") else "")
         body.append([r.model, r.format, r.precision, runtime, device, input_summary(r) or "-", _fmt(r.size_mb),
-                     _fmt(r.accuracy), _fmt(r.accuracy_delta), _fmt(lat.get("p50"), 3), _fmt(lat.get("p90"), 3),
+                     _fmt(r.accuracy), metric_name(r) if r.accuracy is not None else "-", _fmt(r.accuracy_delta),
+                     _fmt(lat.get("p50"), 3), _fmt(lat.get("p90"), 3),
                      _fmt(r.first_ms), _fmt(r.throughput_ips, 1),
                      _fmt(r.efficiency * 100, 1) if r.efficiency is not None else "-", status(r, short)])
         if tracked:
@@ -93,4 +143,5 @@ def report_rows(report: dict[str, Any]) -> list[Row]:
     return [Row.from_dict(r) for r in report["rows"]]
 
 
-__all__ = ["best_picks", "input_summary", "pick_line", "report_rows", "status", "table_rows"]
+__all__ = ["LEGEND", "best_picks", "input_summary", "metric_name", "pick_line", "report_rows", "scored_on",
+           "scored_on_lines", "signed", "status", "table_rows", "unstable_picks"]

@@ -2,7 +2,8 @@
 
 Options: ``graph_optimization`` (disable, basic, extended, all), ``io_binding`` (GPU providers: inputs are
 bound from host memory and outputs come back through one copy; on by default there), ``cuda_graph``
-(capture the whole graph once and replay it; needs fixed input shapes) and ``device_id``.
+(capture the whole graph once and replay it; needs fixed input shapes), ``device_id`` and ``allow_spinning``
+(False: idle pool threads sleep instead of spinning).
 A GPU provider that onnxruntime cannot start is an error, never a silent fall-back to the CPU.
 """
 
@@ -48,8 +49,10 @@ class OnnxRuntime(Runtime):
         return [p for p in self.providers if _EP[p] in have]
 
     def _open(self, path: Path, provider: str, threads: int | None, graph_optimization: str = "all",
-              io_binding: bool | None = None, cuda_graph: bool = False, device_id: int = 0) -> Session:
-        return OnnxRuntimeSession(path, provider, threads, graph_optimization, io_binding, cuda_graph, device_id)
+              io_binding: bool | None = None, cuda_graph: bool = False, device_id: int = 0,
+              allow_spinning: bool | None = None) -> Session:
+        return OnnxRuntimeSession(path, provider, threads, graph_optimization, io_binding, cuda_graph, device_id,
+                                  allow_spinning)
 
 
 def _provider_list(provider: str, device_id: int, cuda_graph: bool, path: Path) -> list:
@@ -68,7 +71,7 @@ def _provider_list(provider: str, device_id: int, cuda_graph: bool, path: Path) 
 class OnnxRuntimeSession(Session):
     def __init__(self, path: Path, provider: str = "cpu", threads: int | None = None,
                  graph_optimization: str = "all", io_binding: bool | None = None, cuda_graph: bool = False,
-                 device_id: int = 0) -> None:
+                 device_id: int = 0, allow_spinning: bool | None = None) -> None:
         ort = import_optional("onnxruntime", "onnx")
         if graph_optimization not in _LEVELS:
             raise UsageError(f"graph_optimization must be one of {', '.join(_LEVELS)}, not {graph_optimization!r}")
@@ -81,6 +84,8 @@ class OnnxRuntimeSession(Session):
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        if allow_spinning is not None:  # idle pool threads spin (onnxruntime's default) or sleep
+            options.add_session_config_entry("session.intra_op.allow_spinning", "1" if allow_spinning else "0")
         options.log_severity_level = 3
         options.graph_optimization_level = getattr(
             ort.GraphOptimizationLevel, {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
