@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from rich import box
 from rich.console import Console
 from rich.markup import escape
@@ -16,11 +14,12 @@ PIPE_WIDTH = 400  # a CI log or a pipe has no width: tables there are printed wh
 
 
 def make_console(**options) -> Console:
-    """A console as wide as the terminal; in a pipe or a log (no terminal, no COLUMNS), wide enough for every
-    table edgecv prints, so no cell is cut with an ellipsis or folded mid-word."""
+    """A console as wide as the terminal; in a pipe or a log, wide enough for every table edgecv prints, so no
+    cell is cut with an ellipsis or folded mid-word (a COLUMNS=80 that a CI runner or a test harness exports
+    does not narrow it there: a log has no width to fit)."""
     out = Console(**options)
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(width=PIPE_WIDTH, **options)
+    if not out.is_terminal:
+        out = Console(width=max(PIPE_WIDTH, out.width), **options)
     return out
 
 

@@ -291,7 +291,7 @@ def test_a_board_over_ssh_runs_the_pushed_artifact_and_reports_device_timings(zo
         assert board.device == "board" and board.emulated is False
         out = board.run(x)
         assert board.last_infer_ms > 0 and len(board.bench(1, 3)) == 3
-    assert np.array_equal(out["output_0"], edgecv.load(art.path).run(x)["output_0"])
+    assert np.array_equal(out["logits"], edgecv.load(art.path).run(x)["logits"])  # the ONNX file's names too
     pushed = sorted(p.name for p in (tmp_path / "remote").iterdir())
     assert any(n.endswith(art.path.name) for n in pushed) and any(n.startswith("edgecv_device-") for n in pushed)
     stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "remote").iterdir()}

@@ -239,8 +239,10 @@ def test_a_busy_machine_marks_rows_unstable_and_says_what_to_do(tmp_path):
     assert ran.returncode == 0, ran.stderr[-2000:]
     (row,) = json.loads((tmp_path / "o" / "results.json").read_text())["rows"]
     assert row["status"] == "ok" and any(r.startswith("busy machine") for r in row["unstable"])
-    assert "unstable" in ran.stdout and "cannot be trusted" in ran.stderr and "rerun on a quiet machine" in ran.stderr
+    assert "unstable" in ran.stdout and "cannot be trusted" in ran.stderr and "--remeasure unstable" in ran.stderr
+    assert "--threads 1" in ran.stderr  # other work took the cores: the warning names the threads to use
     assert "## Unstable timings" in (tmp_path / "o" / "report.md").read_text()
+    assert row["threads"] == 1  # the cores other work left free: none, so one thread
 
 
 def test_an_unknown_precision_is_a_usage_error_before_any_work(tmp_path):

@@ -68,7 +68,15 @@ def export_cmd(target: str, formats: str, precisions: str, imgsz: int | None, ba
                        layout=layout, float_io=not native_io, parity_samples=parity_samples, strict=strict,
                        evaluate=evaluate, eval_limit=eval_limit, reduce_range=reduce_range,
                        keep_float=_names(keep_float), int16=_names(int16), float_ops=_names(float_ops), log=log)
-    searches = _within_budget(artifacts, max_drop, eval_limit, log) if max_drop is not None else {}
+    searches = {}
+    if max_drop is not None:
+        searches = _within_budget(artifacts, max_drop, eval_limit, log)
+        from ..exporters.api import parity_again
+
+        for art in artifacts:  # the searched file replaced the one the export checked: check the one that stays
+            if art.path in searches:
+                art.parity = parity_again(art, target, weights, imgsz, data, parity_samples)
+                _record_in_summary(art, searches[art.path])
     if as_json:
         click.echo(json.dumps({"artifacts": [{**a.to_dict(), **({"search": searches[a.path]} if a.path in searches
                                                                  else {})} for a in artifacts]}, indent=2))
@@ -114,8 +122,9 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
     for art in (a for a in artifacts if a.precision == "int8"):
         record = search(art.path, fp32[art.format], max_drop, eval_limit=eval_limit, log=log)
         art.metadata, art.parity = read_metadata(art.path), None  # the file is now the chosen variant
-        if art.accuracy is not None:  # --evaluate measured the plain int8 file: measure the one that stays
-            art.accuracy = _val_scores(art.path, art.metadata, eval_limit)
+        # the accuracy column: the val scores of the file that stays (the search measured them on the val split)
+        art.accuracy = _val_scores(art.path, art.metadata, eval_limit) if art.accuracy is not None else \
+            {record["metric"]: record["val"]["int8"]}
         chosen, val = record["chosen"], record["val"]
         log(f"{art.path.name}: {chosen['method']} calibration on {chosen['images']} images, "
             f"{len(chosen['keep_float'])} layer(s) in float"
@@ -123,7 +132,6 @@ def _within_budget(artifacts, max_drop: float, eval_limit: int | None, log) -> d
             f"val {record['metric']} fp32 {val['fp32']:.2f}, int8 {val['int8']:.2f} (drop {val['drop']:.2f})"
             + ("" if record["fits"] else f": NOT within {max_drop:g}"))
         searches[art.path] = record
-        _record_in_summary(art, record)
     return searches
 
 
@@ -136,7 +144,8 @@ def _val_scores(path, metadata: dict, limit: int | None) -> dict:
 
 
 def _record_in_summary(art, record: dict) -> None:
-    """The export summary was written before the search: it gets the search, and loses the plain file's parity."""
+    """The export summary was written before the search: it gets the search, and the parity and accuracy of the
+    file that stays."""
     from ..artifact import write_atomic
 
     summary = art.path.parent / f"{art.metadata['model']}-{art.metadata['preprocess']['input_size']}-export.json"
@@ -145,7 +154,7 @@ def _record_in_summary(art, record: dict) -> None:
     doc = json.loads(summary.read_text(encoding="utf-8"))
     for entry in doc.get("artifacts", []):
         if entry.get("path") == str(art.path):
-            entry.update(parity=None, search=record, size_bytes=art.path.stat().st_size, accuracy=art.accuracy)
+            entry.update(parity=art.parity, search=record, size_bytes=art.path.stat().st_size, accuracy=art.accuracy)
     write_atomic(summary, json.dumps(doc, indent=2).encode())
 
 
@@ -200,6 +209,9 @@ def layers_cmd(artifact: str, reference: str | None, data: str | None, limit: in
         share = f"{100 * r['share']:.1f}%" if r["share"] is not None else "-"
         gain = f" {r['float_gain']:>+8.2f}" if r["float_gain"] is not None else (f" {'-':>8}" if acc else "")
         click.echo(f"{r['name'][:28]:<28} {r['op']:<{width}} {r['sqnr_db']:>8.2f} {r['cosine']:>8.4f} {ms:>7} {share:>6}{gain}")
+    if rows and all(r["ms"] is None for r in rows):
+        click.echo("ms, share: not measured for .tflite files: LiteRT's Python interpreter has no per-op timer (its "
+                   "op profiler is a C++ build option); ONNX files get each kernel's time from onnxruntime's profiler")
 
 
 @cli.command("annotate")

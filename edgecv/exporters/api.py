@@ -212,6 +212,19 @@ def _torch_outputs(net: nn.Module, x: np.ndarray):
     return np.concatenate([o.numpy() for o in outs])
 
 
+def parity_again(art: Artifact, model: str | nn.Module, weights: str | None, imgsz: int | None, data: str | None,
+                 parity_samples: int, threads: int | None = None) -> dict[str, Any] | None:
+    """The parity check of ``art`` against its PyTorch model on the same val images the export used (a file the
+    ``--max-drop`` search replaced after the export checked the plain one); None without data or samples."""
+    net, _ = _resolve(model, weights, imgsz)
+    pre = net.card.preprocess.at_size(imgsz) if imgsz else net.card.preprocess
+    data = data or (getattr(net, "checkpoint_meta", None) or {}).get("dataset")
+    if not data or not parity_samples:
+        return None
+    x, _ = load_images(data, pre, parity_samples, "val", seed=1)
+    return _parity(art, x, _torch_outputs(net, x), net.card.task, threads)
+
+
 def _parity(art: Artifact, x: np.ndarray, reference, task: str, threads: int | None) -> dict[str, Any]:
     session = load(art.path, threads=threads)
     if art.metadata["preprocess"]["layout"] == "NHWC":

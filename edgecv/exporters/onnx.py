@@ -82,8 +82,10 @@ class OnnxExporter(Exporter):
                                             dynamic_shapes=dynamic, external_data=False, verbose=False)
         except Exception as exc:
             raise EdgecvError(f"ONNX export of {job.name} failed: {first_line(exc)}") from None
+        paths = module_paths(program.model_proto)  # onnxslim drops the exporter's node metadata: read it first
         model = onnxslim.slim(program.model_proto)
         model = global_average_pool(model)
+        name_by_module(model, paths)
         path = workdir / f"{job.name}-fp32.onnx"
         onnx.save(model, str(path))
         job.cache["onnx_fp32"] = path
@@ -159,6 +161,51 @@ def _check_histogram_memory(model, batches: int, method: str, name: str) -> None
                          "--calib-samples, a smaller --imgsz or --calib-method minmax")
 
 
+def module_paths(model) -> dict[str, str]:
+    """``{output tensor: PyTorch module path}`` for each node of a freshly exported graph, from the dynamo
+    exporter's ``pkg.torch.onnx.name_scopes``: ``features.3.conv.2``, as ``edgecv layers`` names a TFLite layer
+    (``tflite.module_path``). A convolution that took in its batch norm (onnxscript's FuseBatchNormIntoConv)
+    carries the norm's scope; it is named after the convolution before it, as the TFLite converter names it."""
+    import ast
+
+    out = {}
+    for node in model.graph.node:
+        props = {p.key: p.value for p in node.metadata_props}
+        try:
+            scopes = ast.literal_eval(props.get("pkg.torch.onnx.name_scopes", "[]"))
+        except (ValueError, SyntaxError):
+            continue
+        modules = [m for m in scopes[:-1] if isinstance(m, str) and m]  # the last scope is the op itself
+        if not modules or not node.output:
+            continue
+        path = modules[-1]
+        head, _, last = path.rpartition(".")
+        classes = props.get("pkg.torch.onnx.class_hierarchy", "").split(",")  # ..., the module's class, the op
+        if "FuseBatchNormIntoConv" in props.get("pkg.onnxscript.rewriter.rule_name", "") and last.isdigit() \
+                and int(last) > 0 and len(classes) >= 2 and "BatchNorm" in classes[-2]:
+            path = f"{head}.{int(last) - 1}" if head else str(int(last) - 1)
+        out[node.output[0]] = path
+    return out
+
+
+def name_by_module(model, paths: dict[str, str]) -> None:
+    """Each node named after its module path (``features.3.conv.2``; a second node of the same module gets
+    ``/OpType``, a third ``/OpType_2``...): what ``edgecv layers`` prints and ``--keep-float`` matches, for ONNX
+    as for TFLite. Nodes the simplifier made keep their names."""
+    taken: set[str] = set()
+    for node in model.graph.node:
+        path = paths.get(node.output[0]) if node.output else None
+        if path is None:
+            taken.add(node.name)
+            continue
+        name, k = path, 1
+        while name in taken:
+            name = f"{path}/{node.op_type}" + (f"_{k}" if k > 1 else "")
+            k += 1
+        node.name = name
+        taken.add(name)
+
+
 def global_average_pool(model):
     """Rewrite ``ReduceMean(axes=[2, 3], keepdims=1)`` on 4-D tensors as ``GlobalAveragePool`` (same values)."""
     from onnx import helper, numpy_helper
@@ -193,6 +240,7 @@ def _rank4(model, name: str) -> bool:
 
 
 def name_nodes(model) -> None:
+    """Every node a unique name (the quantizer's node lists refer to them)."""
     seen = set()
     for k, node in enumerate(model.graph.node):
         if not node.name or node.name in seen:

@@ -29,19 +29,25 @@ _WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "CONV_2D_TRANS
 _HEAVY = set(_WEIGHT_OPS) | {"BATCH_MATMUL"}
 
 
-def _nhwc(module: nn.Module) -> nn.Module:
-    """``module`` fed NHWC: the layout TFLite's kernels prefer (torch is imported only when converting)."""
+def _signature_module(module: nn.Module, nhwc: bool, output_names: list[str]) -> nn.Module:
+    """``module`` with the file's signature: its input called ``input`` (fed NHWC, the layout TFLite's kernels
+    prefer, when ``nhwc``) and its outputs by their roles (``logits``; ``boxes``, ``scores``), the names the ONNX
+    file has, instead of the converter's ``args_0`` / ``output_0``. The converter names a signature's inputs after
+    the keyword arguments it is given and its outputs after a returned dict's keys. (torch is imported only when
+    converting; the wrapper is one level above the model, as ``module_path`` expects.)"""
     import torch
 
-    class NHWC(torch.nn.Module):
+    class Signature(torch.nn.Module):
         def __init__(self, inner: nn.Module) -> None:
             super().__init__()
             self.module = inner
 
-        def forward(self, x):
-            return self.module(x.permute(0, 3, 1, 2))
+        def forward(self, input):  # noqa: A002  (the signature's input name)
+            out = self.module(input.permute(0, 3, 1, 2) if nhwc else input)
+            outs = out if isinstance(out, tuple) else (out,)
+            return dict(zip(output_names, outs, strict=True))
 
-    return NHWC(module)
+    return Signature(module)
 
 
 class TFLiteExporter(Exporter):
@@ -132,14 +138,12 @@ class TFLiteExporter(Exporter):
 
         with quiet():  # its import prints torchao's optional-kernel warnings
             litert_torch = import_optional("litert_torch", "tflite", "litert-torch")
-        module = job.module.eval()
-        if job.layout == "NHWC":
-            module = _nhwc(module).eval()
+        module = _signature_module(job.module.eval(), job.layout == "NHWC", list(job.output_names)).eval()
         sample = torch.from_numpy(self._layout(job, job.sample()))
         path = workdir / f"{job.name}-fp32.tflite"
         try:
             with quiet():
-                litert_torch.convert(module, (sample,)).export(str(path))
+                litert_torch.convert(module, sample_kwargs={"input": sample}).export(str(path))
         except Exception as exc:
             raise EdgecvError(f"TFLite conversion of {job.name} failed: {first_line(exc)}") from None
         job.cache["tflite_fp32"] = path

@@ -100,7 +100,8 @@ def print_predictions(report: dict) -> None:
             continue
         for p in r["predictions"] or [{"label": "(nothing detected)", "score": math.nan}]:
             box = " [" + ", ".join(f"{v:.1f}" for v in p["box"]) + "]" if "box" in p else ""
-            print(f"  {p['score']:.3f}  {p['label']}{box}")
+            score = f"{100 * p['score']:5.1f}%" if "mask" in r else f"{p['score']:.3f}"  # a share of the pixels, as the host
+            print(f"  {score}  {p['label']}{box}")
     t, env = report["timing"], report["environment"]
     print(f"{t['images']} image(s) with {env['runtime']} {env['runtime_version']} on {env['machine']}: "
           f"init {t['init_ms']:.1f} ms, first {t['first_ms']:.2f} ms, median {t['p50_ms']:.2f} ms")

@@ -70,7 +70,8 @@ def _read_without_pillow(path: Path) -> np.ndarray:
             return _decode_pnm(data)
     except (ValueError, IndexError, zlib.error, struct.error) as exc:
         raise DeviceError(f"cannot read image {path}: {exc}") from None
-    raise DeviceError(f"cannot read image {path}: without Pillow only PNG, PPM/PGM and .npy are readable")
+    raise DeviceError(f"cannot read image {path}: without Pillow only PNG, PPM/PGM and .npy are readable "
+                      "(pip install pillow reads JPEG and the rest)")
 
 
 def _decode_pnm(data: bytes) -> np.ndarray:

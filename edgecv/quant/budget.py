@@ -159,8 +159,9 @@ class _Search:
                  "drop": round(drop, 3), "se": round(se, 3), "bound": round(drop + se, 3), "path": path}
         self.tried.append(entry)
         ops = f", {'+'.join(float_ops)} ops in float" if float_ops else ""
+        spread = f" ± {se:.2f}" if hits else ""  # a detector's mAP does not split by image: no standard error
         self.log(f"  {method} on {images} images, {len(keep)} layer(s) in float{ops}: {self.metric} {got:.2f} "
-                 f"(drop {drop:.2f} ± {se:.2f})")
+                 f"(drop {drop:.2f}{spread})")
         return entry
 
     def run(self, max_drop: float, eval_limit: int | None) -> dict[str, Any]:
@@ -249,6 +250,19 @@ class _Search:
                                                       self._as_input(self.calib[:8]), self.threads)
         self.log(f"  latency at batch 1: fp32 {ms['fp32']:.3f} ms, int8 {ms['int8']:.3f} ms, chosen {ms['chosen']:.3f} ms "
                  f"({record['ratio_to_fp32']:.2f}x fp32)")
+        notes = []  # a kept file slower than a plainer one says why, never silently
+        runtime = "onnxruntime" if self.int8.suffix == ".onnx" else "LiteRT"
+        if ms["chosen"] > ms["fp32"]:
+            notes.append(f"the chosen int8 file is slower than fp32 ({record['ratio_to_fp32']:.2f}x) on {runtime} here: "
+                         "it is kept for its size within the accuracy budget; for speed ship fp32, or try another "
+                         "runtime or --float-ops")
+        if ms["chosen"] > SLOWER_THAN_PLAIN * ms["int8"] and final["path"] != plain["path"]:
+            notes.append(f"the layers kept in float for accuracy cost {ms['chosen'] / ms['int8']:.2f}x the all-int8 "
+                         f"file's time ({ms['int8']:.3f} ms), which misses the budget")
+        if notes:
+            record["notes"] = notes
+            for note in notes:
+                self.log(f"  note: {note}")
         for layer, cost in (record.get("float_layer_ms") or {}).items():
             self.log(f"    {layer} in float: {cost:+.4f} ms")
         return record
@@ -256,6 +270,9 @@ class _Search:
     def _as_input(self, images: np.ndarray) -> np.ndarray:
         """Calibration images (NCHW) in the file's own input layout."""
         return np.ascontiguousarray(images.transpose(0, 2, 3, 1)) if self.layout == "NHWC" else images
+
+
+SLOWER_THAN_PLAIN = 1.05  # a searched file this much slower than the all-int8 one says so
 
 
 def light_op_types(path: Path) -> list[str]:
