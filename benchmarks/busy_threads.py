@@ -4,10 +4,11 @@ With ``--hogs H`` busy-loop processes running (H of the machine's cores kept bus
 each runtime at 1..cores threads, and with each runtime's waiting policy (PyTorch/OpenMP ``OMP_WAIT_POLICY``,
 onnxruntime's ``session.intra_op.allow_spinning``), every configuration in a fresh process as a profile cell
 is, in alternating rounds. It prints p50/p90 per configuration, its ratio to the best on that same busy
-machine, and what edgecv's default (a thread per core other work leaves free, ``stability.free_cores``) chose, against the goal: the default within 1.3x of the
-best thread count. Run it quiet too (``--hogs 0``): the default must not cost a quiet machine either.
+machine, and what edgecv's default (a thread per core other work leaves free, ``stability.free_cores``)
+chose, against the goal: the default within 1.3x of the best thread count. Run it quiet too (``--hogs 0``):
+the default must not cost a quiet machine either.
 
-    python benchmarks/busy_threads.py [--hogs 1] [--imgsz 64] [--seconds 2] [--rounds 2] [MODEL ...]
+    python benchmarks/busy_threads.py [--hogs 1] [--imgsz 64] [--seconds 2] [--rounds 3] [MODEL ...]
 """
 
 from __future__ import annotations

@@ -11,7 +11,18 @@ from ..formats import REFERENCE
 from ..metrics import NAMES
 from .cells import report_link
 from .row import Row
-from .table import LEGEND, best_picks, facts_lines, pick_line, report_rows, scored_on_lines, signed, table_rows, unstable_picks
+from .table import (
+    LEGEND,
+    best_picks,
+    facts_lines,
+    peak_line,
+    pick_line,
+    report_rows,
+    scored_on_lines,
+    signed,
+    table_rows,
+    unstable_picks,
+)
 
 COLOURS = {"pytorch": "#555555", "onnx": "#1f77b4", "tflite": "#e4572e"}
 MARKS = {"fp32": "circle", "fp16": "square", "int8": "triangle"}
@@ -200,8 +211,6 @@ def page(report: dict[str, Any]) -> str:
     measured_on = "".join(f"<li>{html.escape(line)}</li>" for line in scored_on_lines(rows))
     measured_on = f"<h2>Accuracy measured on</h2><ul>{measured_on}</ul>" if measured_on else ""
     emulated = " Emulated rows time qemu, not the device." if any(r.emulated for r in rows) else ""
-    from .report import peak_line
-
     peaks = "".join(f"<p>{html.escape(peak_line(d, p))}</p>" for d, p in (report.get("peaks") or {}).items())
     facts = "".join(f"<li>{html.escape(line)}</li>" for line in facts_lines(rows))
     facts = f"<h2>Where each file's facts came from</h2><ul>{facts}</ul>" if facts else ""

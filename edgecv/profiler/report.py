@@ -19,6 +19,7 @@ from .table import (
     best_picks,
     facts_lines,
     input_summary,
+    peak_line,
     pick_line,
     report_rows,
     scored_on,
@@ -58,15 +59,6 @@ def flat(row: Row) -> dict[str, Any]:
 def _peak_lines(peaks: dict[str, Any]) -> list[str]:
     """``eff %`` is achieved MAC/s over these measured peaks (or why there is none)."""
     return ["", *(peak_line(d, p) for d, p in peaks.items())]
-
-
-def peak_line(device: str, p: dict[str, Any]) -> str:
-    text = (f"Peak on {device}: fp32 {p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s "
-            f"({p['gemm']} GEMM with {p['runtime']})")
-    if p.get("busy"):
-        return (f"{text}, measured while other work used {p['busy']['others_cores']:.1f} cores: not the CPU's peak, "
-                "so eff % is left empty.")
-    return f"{text}; eff % = model MACs / p50 over the peak of its precision."
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -36,7 +36,8 @@ Log = Callable[[str], None]
 
 
 def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = None, out: str | Path = "profile",
-            timeout_s: float = 900.0, layers: bool = False, log: Log = print, on_start: Callable[[int, list[str]], None] | None = None,
+            timeout_s: float = 900.0, layers: bool = False, log: Log = print,
+            on_start: Callable[[int, list[str]], None] | None = None,
             on_row: Callable[[Row, int, int], None] | None = None, executor: str = "local",
             ray_address: str | None = None, resume: bool = True, remeasure: str | None = None,
             **settings: Any) -> dict[str, Any]:
@@ -47,13 +48,13 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     What to measure is a ``ProfileSpec``, or its fields as keywords (``format="onnx,tflite"``,
     ``imgsz=320``, ``input_shapes=["images=1x3x640x640"]``, ...). ``imgsz`` is a square size or ``"HxW"``:
     zoo models are exported at it; files with a dynamic height/width are fed at it (default: what the file
-    fixes, else 640). ``on_start(n, runtimes)`` is called once the cells are known (exports done; each cell's runtime), ``on_row(row, k, n)``
-    after each. With ``layers``, each int8 file also gets an ``edgecv layers`` report, linked from its rows
-    (``layers.py``). ``executor`` says where the cells run: ``local`` (here, one at a time) or ``ray`` (tasks on
-    the Ray cluster at ``ray_address``; ``executor.py``). The exports are made here either way. Rows saved in
-    ``out`` by an earlier run on this machine are resumed (``folder.py``: only rows sealed here); with
-    ``resume=False`` every cell is measured in this run (``edgecv check``: a gate measures what it gates) and the
-    earlier rows are kept aside as ``rows.previous.jsonl``. ``remeasure`` (``unstable``, ``failed`` or ``all``)
+    fixes, else 640). ``on_start(n, runtimes)`` is called once the cells are known (exports done; each cell's
+    runtime), ``on_row(row, k, n)`` after each. With ``layers``, each int8 file also gets an ``edgecv layers``
+    report, linked from its rows (``layers.py``). ``executor`` says where the cells run: ``local`` (here, one
+    at a time) or ``ray`` (tasks on the Ray cluster at ``ray_address``; ``executor.py``). The exports are made
+    here either way. Rows saved in ``out`` by an earlier run on this machine are resumed (``folder.py``: only
+    rows sealed here); with ``resume=False`` every cell is measured in this run (``edgecv check``: a gate
+    measures what it gates) and the earlier rows are kept aside as ``rows.previous.jsonl``. ``remeasure`` (``unstable``, ``failed`` or ``all``)
     measures those saved rows again in the same folder, and keeps the others."""
     if remeasure is not None and remeasure not in REMEASURE:
         raise UsageError(f"--remeasure takes {', '.join(REMEASURE)}, not {remeasure!r}")

@@ -34,6 +34,16 @@ def status(row: Row, short: bool = False) -> str:
     return f"failed: {reason}"
 
 
+def peak_line(device: str, p: dict[str, Any]) -> str:
+    """What ``eff %`` divides by, or why a busy machine's peak is not used."""
+    text = (f"Peak on {device}: fp32 {p['fp32_gmacs']:.1f} GMAC/s, int8 {p['int8_gmacs']:.1f} GMAC/s "
+            f"({p['gemm']} GEMM with {p['runtime']})")
+    if p.get("busy"):
+        return (f"{text}, measured while other work used {p['busy']['others_cores']:.1f} cores: not the CPU's peak, "
+                "so eff % is left empty.")
+    return f"{text}; eff % = model MACs / p50 over the peak of its precision."
+
+
 def metric_name(row: Row) -> str:
     from ..metrics import NAMES
 
@@ -143,5 +153,5 @@ def report_rows(report: dict[str, Any]) -> list[Row]:
     return [Row.from_dict(r) for r in report["rows"]]
 
 
-__all__ = ["LEGEND", "best_picks", "input_summary", "metric_name", "pick_line", "report_rows", "scored_on",
+__all__ = ["LEGEND", "best_picks", "input_summary", "metric_name", "peak_line", "pick_line", "report_rows", "scored_on",
            "scored_on_lines", "signed", "status", "table_rows", "unstable_picks"]
