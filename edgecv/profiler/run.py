@@ -54,8 +54,8 @@ def profile(targets: Sequence[str] | None = None, *, spec: ProfileSpec | None = 
     at a time) or ``ray`` (tasks on the Ray cluster at ``ray_address``; ``executor.py``). The exports are made
     here either way. Rows saved in ``out`` by an earlier run on this machine are resumed (``folder.py``: only
     rows sealed here); with ``resume=False`` every cell is measured in this run (``edgecv check``: a gate
-    measures what it gates) and the earlier rows are kept aside as ``rows.previous.jsonl``. ``remeasure`` (``unstable``, ``failed`` or ``all``)
-    measures those saved rows again in the same folder, and keeps the others."""
+    measures what it gates) and the earlier rows are kept aside as ``rows.previous.jsonl``. ``remeasure``
+    (``unstable``, ``failed`` or ``all``) measures those saved rows again in the same folder, keeping the others."""
     if remeasure is not None and remeasure not in REMEASURE:
         raise UsageError(f"--remeasure takes {', '.join(REMEASURE)}, not {remeasure!r}")
     spec = spec or ProfileSpec.of(targets, **settings)
