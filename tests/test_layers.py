@@ -121,6 +121,10 @@ def test_max_drop_searches_calibrations_then_float_layers_and_records_what_it_ch
     reported = next(a for a in json.loads(ran.output)["artifacts"] if a["precision"] == "int8")
     # --evaluate's figure is the file that stays (the search's choice), not the plain int8 file it replaced
     assert reported["accuracy"]["top1"] == pytest.approx(reported["search"]["val"]["int8"], abs=0.01)
+    # the kept file's parity is measured (the export checked the plain file the search replaced), and recorded
+    assert reported["parity"] is not None and "cosine" in reported["parity"]
+    summary = json.loads(next(out.glob("*-export.json")).read_text())
+    assert next(a for a in summary["artifacts"] if a["precision"] == "int8")["parity"] == reported["parity"]
     (_fp32,), (int8,) = out.glob("*-fp32.onnx"), out.glob("*-int8.onnx")  # the fp32 reference is exported too
     record = read_metadata(int8)["calibration"]["search"]
     assert record["fits"] and record["max_drop"] == 0.5 and record["metric"] == "top1"

@@ -132,6 +132,8 @@ def print_table(report: dict[str, Any]) -> None:
         style = "yellow" if row[-1] == "unstable" else "red" if row[-1].startswith("failed") else None
         table.add_row(*(escape(c) for c in row), style=style)
     console.print(table)
+    for line in scored_on_lines(rows):
+        console.print(escape(f"accuracy measured on {line}"), style="dim")
     picks = best_picks(rows)
     warning = unstable_picks(rows) if picks else None
     if warning:
