@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--hogs", type=int, default=1)
     parser.add_argument("--imgsz", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--runtimes", default="torch,onnxruntime,litert")
     parser.add_argument("--child")
     args = parser.parse_args()
@@ -87,7 +87,7 @@ def main() -> None:
     n = cores()
     host = get_device("host")
     print(f"CPU: {host.cpu}, {n} cores, ISA {' '.join(host.isa)}; {args.hogs} hog process(es); "
-          f"{args.imgsz} px; p50/p90 ms, best of {args.rounds} rounds")
+          f"{args.imgsz} px; p50/p90 ms over {args.rounds} rounds; ratios of medians")
     runtimes = args.runtimes.split(",")
     hogs = [multiprocessing.Process(target=hog, daemon=True) for _ in range(args.hogs)]
     for h in hogs:
@@ -124,7 +124,10 @@ def main() -> None:
                             except SystemExit as exc:
                                 results[name].append({"p50": float("nan"), "p90": float("nan"), "error": str(exc)[-200:]})
                     best = {k: min(r, key=lambda x: (x["p50"] != x["p50"], x["p50"])) for k, r in results.items()}
-                    fastest = min(v["p50"] for k, v in best.items() if k.startswith("threads=") and "error" not in v)
+                    # the goal is judged on each configuration's median over the rounds: one lucky or unlucky
+                    # round (the hog and the cell sharing a core for a while) must not decide it
+                    median = {k: statistics.median(x["p50"] for x in r) for k, r in results.items()}
+                    fastest = min(median[k] for k, v in best.items() if k.startswith("threads=") and "error" not in v)
                     print(f"\n{model} on {runtime}")
                     for name, b in best.items():
                         if "error" in b:
@@ -135,7 +138,7 @@ def main() -> None:
                         used = f" (used {b['threads_used']})" if b.get("threads_used") else ""
                         print(f"  {name:40} p50 {b['p50']:8.2f}  p90 {b['p90']:8.2f}  median of rounds {spread:8.2f}"
                               f"  x best {ratio:5.2f}  others {b.get('others')}{used}")
-                    ratio = best[DEFAULT]["p50"] / fastest
+                    ratio = median[DEFAULT] / fastest
                     worst = max(worst, ratio)
                     print(f"  default / best: {ratio:.2f} (goal <= {GOAL}) {'ok' if ratio <= GOAL else 'MISSED'}")
     finally:
