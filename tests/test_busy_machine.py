@@ -63,14 +63,14 @@ def test_a_cell_takes_a_thread_per_core_that_other_work_leaves_free():
 
 
 @linux
-def test_a_peak_measured_while_other_work_takes_the_cores_is_flagged_and_not_used(monkeypatch):
+def test_a_peak_measured_while_other_work_takes_the_cores_is_flagged_and_not_used(monkeypatch, tmp_path):
     from edgecv.profiler import peak
     from edgecv.resources import cores
 
     monkeypatch.setattr(peak, "TRIES", 2)
     monkeypatch.setattr(peak, "RETRY_WAIT_S", 0.0)
     monkeypatch.setattr(peak, "SIZE", 512)  # its own smaller GEMM files (long enough a window to judge)
-    monkeypatch.setattr(peak, "gemm_models", lambda folder=None, real=peak.gemm_models: real(_tmp_folder()))
+    monkeypatch.setattr(peak, "gemm_models", lambda folder=None, real=peak.gemm_models: real(tmp_path))
     with Hogs(cores()):
         measured = peak.measure_peak(threads=cores(), iters=200)
     assert measured["busy"]["tries"] == 2 and measured["busy"]["others_cores"] >= 0.3, measured
@@ -78,13 +78,6 @@ def test_a_peak_measured_while_other_work_takes_the_cores_is_flagged_and_not_use
               latency_ms={"p50": 1.0})
     assert peak.efficiency(row, measured) is None
     assert peak.efficiency(row, {k: v for k, v in measured.items() if k != "busy"}) is not None
-
-
-def _tmp_folder() -> Path:
-    import tempfile
-
-    folder = Path(tempfile.mkdtemp(prefix="gemm"))
-    return folder
 
 
 def test_images_per_second_is_the_batch_over_the_p50():
