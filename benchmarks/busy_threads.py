@@ -133,10 +133,9 @@ def main() -> None:
                         if "error" in b:
                             print(f"  {name:40} failed: {b['error']}")
                             continue
-                        ratio = b["p50"] / fastest
-                        spread = statistics.median(x["p50"] for x in results[name])
+                        ratio = median[name] / fastest
                         used = f" (used {b['threads_used']})" if b.get("threads_used") else ""
-                        print(f"  {name:40} p50 {b['p50']:8.2f}  p90 {b['p90']:8.2f}  median of rounds {spread:8.2f}"
+                        print(f"  {name:40} median p50 {median[name]:8.2f}  best p50 {b['p50']:8.2f}  p90 {b['p90']:8.2f}"
                               f"  x best {ratio:5.2f}  others {b.get('others')}{used}")
                     ratio = median[DEFAULT] / fastest
                     worst = max(worst, ratio)

@@ -159,6 +159,8 @@ def test_a_tflite_file_is_compared_layer_by_layer_by_its_pytorch_module_names(le
     assert all(math.isfinite(la["sqnr_db"]) for la in layers if la["op"] in ("CONV_2D", "FULLY_CONNECTED"))
     assert {"ADD", "MUL"} & {la["op"] for la in layers}  # the ops between the heavy ones requantize too
     assert any(layer["name"].startswith(("features", "classifier")) for layer in layers)  # LeNet5's own modules
+    table = _edgecv(["layers", str(int8), "--limit", "2", "--top", "3"])
+    assert table.exit_code == 0 and "ms, share: not measured for .tflite files" in table.output  # says why
     ran = _edgecv(["layers", str(int8), "--limit", "4", "--float-accuracy", "1", "--eval-limit", "32",
                                    "--json"])
     assert ran.exit_code == 0, ran.output

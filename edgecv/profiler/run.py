@@ -139,8 +139,8 @@ def _measure(spec: ProfileSpec, out: Path, matrix: dict[str, Any], formats: list
         stale = [c for c in todo if c.key in done]
         again = [c for c in cells if c not in todo and _again(done[c.key], remeasure)]
         if remeasure:
-            log(f"measuring {len(again)} saved {remeasure if remeasure != 'all' else ''} row(s) again "
-                "(--remeasure); the others are kept".replace("  ", " "))
+            which = "" if remeasure == "all" else f" {remeasure}"
+            log(f"measuring {len(again)} saved{which} row(s) again (--remeasure {remeasure}); the others are kept")
             todo = [c for c in cells if c in todo or c in again]
         if done:
             log(f"resuming: {len(cells) - len(todo)} of {len(cells)} rows already measured in {saved}")
