@@ -169,6 +169,17 @@ def test_the_estimate_of_what_is_left_goes_by_runtime():
     assert progress.left(onnx, 72.0, 2, 4) == pytest.approx(6.0 + 33.0)  # one onnx (6 s), litert at the mean
 
 
+def test_the_warning_names_threads_only_where_threads_were_the_cause():
+    from edgecv.cli.profile import unstable_warning
+
+    busy = "busy machine: other processes used 1.0 of 2 cores while it was timed"
+    two = _row(unstable=[busy], threads=2, load={"cores": 2, "others_cores": 1.0})
+    one = _row(unstable=[busy], threads=1, load={"cores": 2, "others_cores": 1.0})
+    assert "--threads 1" in unstable_warning([two], "o") and "--remeasure unstable" in unstable_warning([two], "o")
+    assert "--threads" not in unstable_warning([one], "o")  # it already ran on the one core left free
+    assert unstable_warning([_row()], "o") is None
+
+
 def test_remeasure_unstable_measures_only_those_rows_again(tmp_path):
     from edgecv.profiler.folder import read_rows, seal
 

@@ -101,14 +101,16 @@ def unstable_warning(rows, out: str) -> str | None:
     first = unstable[0]
     busy = [r for r in unstable if any(reason.startswith("busy machine") for reason in r.unstable)]
     threads = ""
-    if busy:
-        load = busy[0].load or {}
+    for r in busy:  # threads are the cause only where a row ran with more than the cores others left free
+        load = r.load or {}
         free = max(1, int((load.get("cores") or 1) - (load.get("others_cores") or 0) + 0.5))
-        threads = (f"; other work took the cores: --threads {free} (the cores it left free) avoids contention, or "
-                   "wait for a quiet machine")
+        if (r.threads or load.get("cores") or 1) > free:
+            threads = (f"; other work took the cores: --threads {free} (the cores it left free) avoids contending "
+                       "with it")
+            break
     return (f"warning: {len(unstable)} of {len(rows)} rows have timings that cannot be trusted ({first.describe()} on "
             f"{first.runtime}: {first.unstable[0]}); measure them again with the same command and --remeasure "
-            f"unstable (--out {out}){threads}, or with more --iters/--min-time")
+            f"unstable (--out {out}), on a quieter machine or with more --iters/--min-time{threads}")
 
 
 @cli.command("check")
