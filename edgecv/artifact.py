@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import EdgecvError, UsageError
 from .formats import exporter_class, format_of, suffixes
+from .model_files import model_bytes, sidecar_path
 from .portable.metadata import METADATA_KEY, onnx_metadata_props, tflite_metadata
 from .tasks import TASKS
 
@@ -36,7 +37,7 @@ class Artifact:
 
     @property
     def size_bytes(self) -> int:
-        return self.path.stat().st_size
+        return model_bytes(self.path)  # with its external data or weights file
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "format": self.format, "precision": self.precision,
@@ -115,10 +116,6 @@ def writable(folder: Path) -> None:
             pass
     except OSError as exc:
         raise UsageError(f"cannot write to {folder}/: {exc.strerror or exc}") from None
-
-
-def sidecar_path(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
 
 
 def read_metadata(path: str | Path) -> dict[str, Any] | None:

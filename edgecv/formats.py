@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 EXPORTERS = Registry("export format", "edgecv.exporters", {
     "onnx": "edgecv.exporters.onnx:OnnxExporter",
     "tflite": "edgecv.exporters.tflite:TFLiteExporter",
+    "openvino": "edgecv.exporters.openvino:OpenVINOExporter",
 })
 REFERENCE = "pytorch"  # the PyTorch reference rows of a profile: a format name, though nothing is exported
 REFERENCE_RUNTIME = "torch"
@@ -52,6 +53,12 @@ def format_of(path: str | Path) -> str | None:
     return suffixes().get(Path(path).suffix)
 
 
+def owned(path: str | Path) -> bool:
+    """Whether a file is a model file of the format its suffix names (an ``.xml`` that is not an IR is not)."""
+    fmt = format_of(path)
+    return fmt is not None and exporter_class(fmt).owns(Path(path))
+
+
 def precisions() -> tuple[str, ...]:
     """Every precision some format exports, in a stable order."""
     seen: dict[str, None] = {}
@@ -69,4 +76,4 @@ def calib_methods() -> tuple[str, ...]:
 
 
 __all__ = ["DEFAULT_PRECISIONS", "EXPORTERS", "REFERENCE", "REFERENCE_RUNTIME", "calib_methods", "exporter_class",
-           "format_names", "format_of", "precisions", "suffix_of", "suffixes"]
+           "format_names", "format_of", "owned", "precisions", "suffix_of", "suffixes"]

@@ -53,3 +53,17 @@ def strip_tflite_tables(data: bytes, signatures: bool = True, metadata: bool = F
         if drop and slot < size:
             struct.pack_into("<H", buf, vtable + slot, 0)
     return bytes(buf)
+
+
+# The runtimes before OpenVINO, which also opens .onnx files and joins a profile's default matrix when it is
+# installed: tests that count a profile's rows pin these, so their rows are the same with or without it
+# (tests/test_openvino.py covers the default with OpenVINO).
+BASE_RUNTIMES = ["--runtime", "torch,onnxruntime,litert"]
+
+
+def pinned(args):
+    """``edgecv ARGS`` with the base runtimes when ARGS is a profile that names none."""
+    args = [str(a) for a in args]
+    if args and args[0] == "profile" and "--runtime" not in args:
+        return [*args, *BASE_RUNTIMES]
+    return args

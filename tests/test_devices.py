@@ -382,7 +382,8 @@ def test_the_device_script_is_the_portable_package_reproducibly_and_imports_only
         names = sorted(zf.namelist())
     assert names == ["__main__.py", *sorted(f"edgecv_portable/{p.name}" for p in PORTABLE.glob("*.py"))]
     # Pillow and scipy are optional: imported where present (PNG decoding, the tracker's Hungarian), else numpy's
-    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "PIL", "scipy"}
+    allowed = set(sys.stdlib_module_names) | {"numpy", "onnxruntime", "ai_edge_litert", "tflite_runtime", "openvino", "PIL",
+                                             "scipy"}
     for path in PORTABLE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import strip_tflite_tables
+from helpers import pinned, strip_tflite_tables
 
 import edgecv
 from edgecv.devices.script import write_device_script
@@ -22,7 +22,7 @@ LIGHT = Path(__import__("onnx").__file__).parent / "backend" / "test" / "data" /
 
 
 def _profile(args, env=None):
-    return subprocess.run([EDGECV, "profile", *args], capture_output=True, text=True, env=env)
+    return subprocess.run([EDGECV, *pinned(["profile", *args])], capture_output=True, text=True, env=env)
 
 
 def _rows(out: Path) -> list[dict]:

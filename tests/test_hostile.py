@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import pinned
 
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 FAST = ["--iters", "5", "--min-time", "0", "--warmup", "1"]
@@ -19,7 +20,7 @@ LIGHT = Path(__import__("onnx").__file__).parent / "backend" / "test" / "data" /
 
 
 def _edgecv(*args, env=None):
-    return subprocess.run([EDGECV, *args], capture_output=True, text=True, env=env)
+    return subprocess.run([EDGECV, *pinned(args)], capture_output=True, text=True, env=env)
 
 
 def test_a_baseline_naming_python_code_runs_nothing(tmp_path):

@@ -11,13 +11,14 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import pinned
 
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 FAST = ["--iters", "5", "--min-time", "0", "--warmup", "1"]
 
 
 def _run(args, env=None, cwd=None):
-    return subprocess.run([EDGECV, "profile", *args], capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run([EDGECV, *pinned(["profile", *args])], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

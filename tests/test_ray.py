@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-FAST = {"iters": 3, "warmup": 1, "min_time_s": 0.0, "threads": 1, "limit": 32}
+FAST = {"iters": 3, "warmup": 1, "min_time_s": 0.0, "threads": 1, "limit": 32,
+        "runtime": "torch,onnxruntime,litert"}  # pinned: OpenVINO, when installed, also opens .onnx (test_openvino.py)
 
 
 def _files(zoo_artifacts, folder: Path, *keys) -> Path:

@@ -83,8 +83,9 @@ def test_a_fixed_batch_model_is_fed_any_number_of_items_in_padded_chunks():
 
 
 def test_registry_lists_the_built_ins_and_picks_a_runtime_by_file_type():
-    assert runtime_names()[:3] == ["onnxruntime", "litert", "torch"]
-    assert runtime_for("m.onnx") == "onnxruntime" and runtime_for("m.tflite") == "litert"
+    assert runtime_names()[:4] == ["onnxruntime", "litert", "openvino", "torch"]
+    assert runtime_for("m.onnx") == "onnxruntime" and runtime_for("m.tflite") == "litert"  # the first that opens it
+    assert runtime_for("m.xml") == "openvino"
     assert runtime_for("mobilenet_v2") == "torch" and runtime_for("run/best.safetensors") == "torch"
     with pytest.raises(UsageError, match="unknown runtime 'nope'"):
         get_runtime("nope")

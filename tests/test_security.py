@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import pinned
 
 EDGECV = str(Path(sys.executable).with_name("edgecv"))
 FAST = ["--iters", "3", "--min-time", "0", "--warmup", "1"]
@@ -26,7 +27,7 @@ SQUEEZENET = LIGHT / "light_squeezenet.onnx"
 
 
 def _edgecv(*args, env=None):
-    return subprocess.run([EDGECV, *args], capture_output=True, text=True, env=env, timeout=900)
+    return subprocess.run([EDGECV, *pinned(args)], capture_output=True, text=True, env=env, timeout=900)
 
 
 # --- 1. the board's workdir: private, and every file hashed there before use ---------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import pinned
 
 import edgecv
 from edgecv.data import get_dataset
@@ -29,7 +30,7 @@ EDGECV = str(Path(sys.executable).with_name("edgecv"))
 
 
 def _cli(*args, check=True):
-    ran = subprocess.run([EDGECV, *map(str, args)], capture_output=True, text=True)
+    ran = subprocess.run([EDGECV, *pinned(args)], capture_output=True, text=True)
     if check:
         assert ran.returncode == 0, ran.stderr[-3000:]
     return ran

@@ -14,7 +14,7 @@ from .app import Finite, cli, facts_options
 @cli.command("export")
 @click.argument("target")
 @click.option("--format", "formats", default="onnx", show_default=True,
-              help="Comma-separated: onnx, tflite, or a format plugin's.")
+              help="Comma-separated: onnx, tflite, openvino (IR; pip install 'edgecv[openvino]'), or a format plugin's.")
 @click.option("--precision", "precisions", default="fp32", show_default=True,
               help="Comma-separated: fp32, fp16, int8 (static, calibrated), int8-dynamic (TFLite).")
 @click.option("--imgsz", type=click.IntRange(8), help="Input size (default: the model's / the weights' training size).")
@@ -25,7 +25,7 @@ from .app import Finite, cli, facts_options
 @click.option("--calib-samples", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--calib-method", default="minmax", show_default=True,
               help="How activation ranges are chosen: min/max, percentile or entropy (ONNX); min/max, percentile or "
-              "ema, ai-edge-quantizer's moving average (TFLite).")
+              "ema, ai-edge-quantizer's moving average (TFLite); NNCF's min/max (OpenVINO).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="Weights for a zoo model or a module.py:factory.")
 @click.option("--layout", type=click.Choice(["NCHW", "NHWC"], case_sensitive=False),
               help="Input layout (default: NCHW for ONNX, NHWC for TFLite).")

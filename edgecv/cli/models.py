@@ -115,8 +115,8 @@ def eval_cmd(target: str, weights: str | None, data: str | None, imgsz: int | No
              as_json: bool, facts) -> None:
     """Measure TARGET's accuracy (top-1/top-5, COCO mAP50-95/mAP50, or mIoU and pixel accuracy) on a val split.
 
-    TARGET is a zoo name or a checkpoint from `edgecv train` (run with PyTorch), or an exported .onnx/.tflite
-    file, run with --runtime on --device (e.g. --device rpi4: the Pi's real aarch64 runtime, emulated)."""
+    TARGET is a zoo name or a checkpoint from `edgecv train` (run with PyTorch), or an exported .onnx/.tflite/.xml
+    (OpenVINO IR) file, run with --runtime on --device (e.g. --device rpi4: the Pi's real aarch64 runtime, emulated)."""
     from rich.console import Console
     from rich.progress import Progress
 

@@ -22,7 +22,8 @@ def executor_options(command):
 
 @cli.command("profile")
 @click.argument("targets", nargs=-1)
-@click.option("--format", "formats", help="Comma-separated: pytorch, onnx, tflite (default: all three).")
+@click.option("--format", "formats", help="Comma-separated: pytorch, onnx, tflite, openvino (default: every one "
+              "installed here).")
 @click.option("--precision", "precisions", help="Comma-separated: fp32, fp16, int8 (default: all three).")
 @click.option("--runtime", "runtimes", help="Comma-separated runtimes (default: every one that opens the format).")
 @click.option("--provider", "providers", help="Comma-separated providers (default: those available here).")
@@ -51,13 +52,16 @@ def executor_options(command):
               "share; pip install 'edgecv[track]').")
 @click.option("--layers", is_flag=True, help="Also analyse each int8 file layer by layer against its fp32 twin "
               "(edgecv layers) and link the page from its rows in report.html.")
+@click.option("--hint", type=click.Choice(["latency", "throughput"]), default="latency", show_default=True,
+              help="OpenVINO rows: its performance hint (throughput: its streams, and img/s with its optimal number "
+              "of requests in flight, as benchmark_app measures it).")
 @facts_options
 def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str | None, runtimes: str | None,
                 providers: str | None, devices: str, data: str | None, limit: int | None, imgsz: str | None,
                 input_shapes: tuple[str, ...], batch: int, threads: int | None, warmup: int, iters: int,
                 min_time: float, timeout: float, out: str, json_path: str | None, remeasure: str | None, executor: str,
-                ray_address: str | None, track: int, layers: bool, facts) -> None:
-    """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite
+                ray_address: str | None, track: int, layers: bool, hint: str, facts) -> None:
+    """Measure size, accuracy and latency of every variant: TARGETs are zoo names, checkpoints, .onnx/.tflite/.xml
     files or folders of them (default: the default-weight zoo, every format and precision)."""
     from ..artifact import write_atomic
     from ..profiler.progress import Progress
@@ -70,7 +74,7 @@ def profile_cmd(targets: tuple[str, ...], formats: str | None, precisions: str |
     spec = ProfileSpec.of(targets, format=formats, precision=precisions, runtime=runtimes, provider=providers,
                           device=devices, data=data, limit=limit, imgsz=imgsz, batch=batch, threads=threads,
                           warmup=warmup, iters=iters, min_time_s=min_time, input_shapes=input_shapes, track=track,
-                          facts=facts.to_dict() or None)
+                          facts=facts.to_dict() or None, hint=hint)
     progress = Progress()
     try:
         report = profile(spec=spec, out=out, timeout_s=timeout, layers=layers, log=log, on_start=progress.start,

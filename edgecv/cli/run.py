@@ -19,8 +19,8 @@ from .app import Finite, cli, facts_options, runtime_options
 @click.option("--sequences", type=click.IntRange(1), help="With --data: only the first N sequences.")
 @click.option("--gt", type=click.Path(dir_okay=False), help="MOT-format ground truth for FRAMES "
               "(frame,id,left,top,width,height per line): scores MOTA and IDF1.")
-@click.option("--runtime", help="onnxruntime, litert, torch, or a plugin (default: by file type).")
-@click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt).")
+@click.option("--runtime", help="onnxruntime, litert, openvino, torch, or a plugin (default: by file type).")
+@click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt; openvino: cpu, gpu, npu).")
 @click.option("--device", help="A device profile name or .toml: host (default), rpi4, rpi5, ...")
 @click.option("--threads", type=click.IntRange(1), help="Runtime threads.")
 @click.option("--iou", "iou_threshold", type=Finite(0, 1), default=0.1, show_default=True,
@@ -64,8 +64,10 @@ def track_cmd(target: str, frames: tuple[str, ...], data: str | None, sequences:
 @cli.command("predict")
 @click.argument("target")
 @click.argument("images", nargs=-1, required=True)
-@click.option("--runtime", help="onnxruntime, litert, torch, or a plugin (default: by file type; zoo names: torch).")
-@click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt; torch: cpu, cuda).")
+@click.option("--runtime", help="onnxruntime, litert, openvino, torch, or a plugin (default: by file type; zoo names: "
+              "torch).")
+@click.option("--provider", help="The runtime's provider (onnxruntime: cpu, cuda, tensorrt; openvino: cpu, gpu, npu; "
+              "torch: cpu, cuda).")
 @click.option("--device", help="A device profile name or .toml: host (default), rpi4, rpi5, ...")
 @click.option("--threads", type=click.IntRange(1), help="Runtime threads.")
 @click.option("--top", type=click.IntRange(1), default=5, show_default=True, help="Classes shown per image.")
@@ -80,7 +82,7 @@ def predict_cmd(target: str, images: tuple[str, ...], runtime: str | None, provi
     """Run TARGET on IMAGES (files or folders) and print the top classes, the detected boxes, or the classes
     covering each image (writing its class map as a colour PNG).
 
-    TARGET is an exported .onnx/.tflite file, or a zoo name / checkpoint run with PyTorch."""
+    TARGET is an exported .onnx/.tflite/.xml (OpenVINO IR) file, or a zoo name / checkpoint run with PyTorch."""
     from ..predict import predict
 
     def show(result: dict[str, Any]) -> None:

@@ -166,7 +166,7 @@ def _detect_host(device: Device) -> None:
     device.cpu = device.cpu or info.get("model name") or platform.processor() or device.arch
     flags = set((info.get("flags") or info.get("features") or "").split())
     names = {"avx2": "avx2", "fma": "fma", "avx512f": "avx512f", "avx512_vnni": "avx512-vnni",
-             "avx_vnni": "avx-vnni", "avx512_bf16": "avx512-bf16", "amx_int8": "amx-int8", "f16c": "f16c",
+             "avx_vnni": "avx-vnni", "avx512_bf16": "avx512-bf16", "amx_int8": "amx-int8", "amx_bf16": "amx-bf16", "f16c": "f16c",
              "asimd": "neon", "asimddp": "dotprod", "asimdhp": "fp16", "i8mm": "i8mm", "sve": "sve"}
     device.isa = device.isa or [nice for flag, nice in names.items() if flag in flags]
     if device.clock_ghz is None and info.get("cpu mhz"):

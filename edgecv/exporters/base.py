@@ -112,6 +112,12 @@ class Exporter(ABC):
         """Copy ``src`` to ``dst`` (atomically) with the metadata JSON ``text`` stored inside."""
 
     @classmethod
+    def owns(cls, path: Path) -> bool:
+        """Whether a file with this format's suffix is one of its files (a folder scan asks; ``.xml`` is not
+        always an OpenVINO IR)."""
+        return True
+
+    @classmethod
     def read_metadata_text(cls, path: Path) -> str | None:
         """The edgecv metadata JSON stored with a file of this format, or None (a file from another tool).
         The default reads the ``<file>.json`` sidecar; a format with a metadata table of its own reads that."""

@@ -13,23 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..model_files import SIDECAR_SUFFIXES, sidecar_for
 from ..portable.contract import PREPROCESS_FIELDS, ContractError, check_metadata
 from ..portable.heads import ALL_HEADS
 from ..resources import read_limited
 from ..tasks import TASKS
 
 FACT_KEYS = ("preprocess", "task", "labels", "head")
-SIDECAR_SUFFIXES = (".edgecv.yaml", ".edgecv.yml", ".edgecv.json")
 MAX_FACTS_BYTES = 4 * 2**20
-
-
-def sidecar_for(model: Path) -> Path | None:
-    """``model.onnx.edgecv.yaml`` (or ``.yml``/``.json``) beside the model, else None."""
-    for suffix in SIDECAR_SUFFIXES:
-        candidate = model.with_name(model.name + suffix)
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def read_sidecar(model: Path) -> dict[str, Any] | None:

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("predict", "track", "info", "bench", "serve"):
         p = sub.add_parser(name)
         p.add_argument("model", type=Path)
-        p.add_argument("--runtime", choices=["onnxruntime", "litert"])
+        p.add_argument("--runtime", choices=["onnxruntime", "litert", "openvino"])
         p.add_argument("--threads", type=_number(int, 1, 10**6))  # more than the cores: capped
         if name == "predict":
             p.add_argument("images", nargs="+")

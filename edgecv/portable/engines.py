@@ -1,4 +1,4 @@
-"""The runtimes a board has (onnxruntime, ai_edge_litert or tflite_runtime), opened behind one small
+"""The runtimes a board has (onnxruntime, ai_edge_litert or tflite_runtime, openvino), opened behind one small
 interface: ``inputs``/``outputs`` specs and ``infer(feeds)`` on arrays already in the model's dtypes.
 Also the affine (de)quantization of I/O with the file's own scale and zero point."""
 
@@ -134,6 +134,142 @@ class LiteRTModel:
             raise DeviceError(f"LiteRT cannot run this model: {one_line(exc)}") from None
 
 
+OPENVINO_HINTS = ("latency", "throughput")
+
+
+def import_openvino():
+    """``openvino``, without its usage telemetry: importing openvino (and NNCF) sends events to Intel unless a
+    consent file in the home folder says no, and creates ``~/intel`` to record a client id. edgecv sends nothing
+    anywhere, so it makes ``openvino_telemetry`` unimportable in its own process, where both fall back to their
+    built-in stubs, before the first import (nothing is written to the user's home)."""
+    if "openvino" not in sys.modules:
+        sys.modules.setdefault("openvino_telemetry", None)  # None in sys.modules: `import` raises ImportError
+    import openvino
+
+    return openvino
+_OV_PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
+
+
+def openvino_message(exc: BaseException) -> str:
+    """OpenVINO's exceptions open with "Exception from src/...cpp:84:" and say what went wrong lines later: the
+    first line that says something, one line."""
+    lines = [line.strip().lstrip("- ").strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Exception from", "Check '", "Summary:"))
+              and line != "Model wasn't fully converted."]
+    if not useful:
+        return one_line(lines[0] if lines else type(exc).__name__)
+    # the cause is often last ("No conversion rule found for operations: com.example.FancyWarp")
+    return one_line(useful[0] if len(useful) == 1 else f"{useful[0]} {useful[-1]}")
+
+
+def _ov_spec(port) -> dict:
+    """An OpenVINO model port as a spec: its tensor name, static dims as ints (dynamic as None)."""
+    shape = port.get_partial_shape()
+    dims = None if shape.rank.is_dynamic else [d.get_length() if d.is_static else None for d in shape]
+    try:
+        name = port.get_any_name()  # the ONNX tensor's name, as onnxruntime calls it
+    except RuntimeError:  # a port with no name
+        name = f"tensor_{port.get_index()}"
+    return _spec(name, dims, port.get_element_type().to_dtype())
+
+
+class OpenVINOModel:
+    """An ONNX file or an OpenVINO IR (``.xml`` with its ``.bin`` beside it), compiled for one OpenVINO device
+    (CPU, GPU, NPU) with a performance hint. ``execution`` says what the plugin chose: the precision it computes
+    in (OpenVINO runs fp32 models in bf16 on CPUs with AMX or AVX-512 BF16 unless told not to), streams and the
+    optimal number of requests. ``throughput`` runs that many requests at once, as benchmark_app does."""
+
+    runtime = "openvino"
+
+    def __init__(self, path: Path, threads: int | None, device: str = "CPU", hint: str = "latency",
+                 precision: str | None = None) -> None:
+        ov = import_openvino()
+
+        if hint not in OPENVINO_HINTS:
+            raise DeviceError(f"hint must be one of {', '.join(OPENVINO_HINTS)}, not {hint!r}")
+        self.version = ov.get_version()
+        core = ov.Core()
+        device = device.upper()
+        have = core.available_devices
+        if not any(d == device or d.startswith(device + ".") for d in have):
+            raise DeviceError(f"OpenVINO has no {device} device here (it has {', '.join(have) or 'none'})")
+        config: dict = {"PERFORMANCE_HINT": hint.upper()}
+        if threads and device == "CPU":
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        if precision:  # "f32" keeps an AMX CPU from computing an fp32 model in bf16
+            config["INFERENCE_PRECISION_HINT"] = precision
+        if path.suffix == ".xml":  # checked as edgecv reads it first: a DTD or another XML is refused in one line
+            from .metadata import openvino_rt_info
+
+            try:
+                openvino_rt_info(path.read_bytes())
+            except ValueError as exc:
+                raise DeviceError(f"{path.name} is not a readable OpenVINO IR ({exc})") from None
+        try:
+            with quiet_native_stderr():  # its frontends print protobuf parse errors for files that are not theirs
+                model = core.read_model(str(path))
+            self.compiled = core.compile_model(model, device, config)
+        except RuntimeError as exc:
+            raise DeviceError(f"OpenVINO cannot load {path.name}: {openvino_message(exc)}") from None
+        self.request = self.compiled.create_infer_request()
+        self.inputs = [_ov_spec(p) for p in self.compiled.inputs]
+        self.outputs = [_ov_spec(p) for p in self.compiled.outputs]
+        self.execution = {"device": device, "hint": hint, "precision": self._property("INFERENCE_PRECISION_HINT"),
+                          "streams": self._property("NUM_STREAMS"),
+                          "requests": self._property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")}
+        if isinstance(self.execution["precision"], str):
+            self.execution["precision"] = _OV_PRECISION.get(self.execution["precision"], self.execution["precision"])
+
+    def _property(self, name: str):
+        try:
+            value = self.compiled.get_property(name)
+        except Exception:  # a device plugin that does not report it
+            return None
+        if hasattr(value, "get_type_name"):  # an element type (the inference precision)
+            return value.get_type_name()
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return str(value)
+
+    def infer(self, feeds: dict) -> list:
+        try:
+            self.request.infer(feeds, share_inputs=True)
+            return [self.request.get_output_tensor(k).data.copy() for k in range(len(self.outputs))]
+        except Exception as exc:  # OpenVINO's RuntimeError for shapes and bad feeds
+            raise DeviceError(f"OpenVINO cannot run this model: {openvino_message(exc)}") from None
+
+    def throughput(self, feeds: dict, seconds: float, requests: int | None = None) -> tuple[float, list[float]]:
+        """(inputs per second, each request's ms) with ``requests`` (default: the plugin's optimal number) in
+        flight for about ``seconds``: the figure the throughput hint is for."""
+        import time
+
+        ov = import_openvino()
+        n = int(requests or self.execution.get("requests") or 1)
+        queue = ov.AsyncInferQueue(self.compiled, n)
+        started: dict = {}
+        times: list = []
+
+        def done(request, job):
+            times.append((time.perf_counter() - started.pop(job)) * 1e3)
+
+        queue.set_callback(done)
+        batch = len(next(iter(feeds.values()))) if feeds else 1
+        for job in range(n):  # warm every request once
+            started[job] = time.perf_counter()
+            queue.start_async(feeds, job)
+        queue.wait_all()
+        times.clear()
+        begin, job = time.perf_counter(), n
+        while time.perf_counter() - begin < seconds or len(times) < n:
+            started[job] = time.perf_counter()
+            queue.start_async(feeds, job)
+            job += 1
+        queue.wait_all()
+        elapsed = time.perf_counter() - begin
+        return batch * len(times) / elapsed, times
+
+
 class quiet_native_stderr:
     """Silence what native code writes to fd 2 (Python exceptions still propagate); EDGECV_VERBOSE=1 keeps it."""
 
@@ -170,10 +306,12 @@ def _package_version() -> str | None:
 
 
 def open_model(path: Path, runtime: str | None = None, threads: int | None = None):
-    runtime = runtime or {".onnx": "onnxruntime", ".tflite": "litert"}.get(path.suffix)
-    if runtime not in ("onnxruntime", "litert"):
-        raise DeviceError(f"{path.name}: no runtime for {path.suffix or 'this file'} here (use .onnx or .tflite)")
-    cls = OnnxModel if runtime == "onnxruntime" else LiteRTModel
+    runtime = runtime or {".onnx": "onnxruntime", ".tflite": "litert", ".xml": "openvino"}.get(path.suffix)
+    engines = {"onnxruntime": OnnxModel, "litert": LiteRTModel, "openvino": OpenVINOModel}
+    if runtime not in engines:
+        raise DeviceError(f"{path.name}: no runtime for {path.suffix or 'this file'} here (use .onnx, .tflite "
+                          "or an OpenVINO .xml)")
+    cls = engines[runtime]
     if threads is not None:  # more threads than cores hangs onnxruntime and crashes LiteRT: capped, never passed on
         if threads < 1:
             raise DeviceError(f"--threads must be at least 1, not {threads}")
@@ -182,7 +320,7 @@ def open_model(path: Path, runtime: str | None = None, threads: int | None = Non
     try:
         return cls(path, threads)
     except ImportError as exc:
-        need = "onnxruntime" if runtime == "onnxruntime" else "ai-edge-litert (or tflite-runtime)"
+        need = {"onnxruntime": "onnxruntime", "openvino": "openvino"}.get(runtime, "ai-edge-litert (or tflite-runtime)")
         raise DeviceError(f"{runtime} is not installed here ({exc}); pip install {need}") from None
     except DeviceError:
         raise

@@ -1,5 +1,6 @@
-"""The edgecv metadata inside a model file, read without onnx or TFLite: ONNX ``metadata_props`` (protobuf)
-and the TFLite ``metadata`` table (flatbuffer), parsed by hand with the standard library."""
+"""The edgecv metadata inside a model file, read without onnx, TFLite or OpenVINO: ONNX ``metadata_props``
+(protobuf) and the TFLite ``metadata`` table (flatbuffer), parsed by hand with the standard library, and an
+OpenVINO IR's ``rt_info`` (XML, read with the standard library's parser after refusing any DTD)."""
 
 from __future__ import annotations
 
@@ -108,8 +109,40 @@ def tflite_metadata(data: bytes) -> dict[str, str]:
     return {k: v.decode("utf-8", errors="replace") for k, v in tflite_metadata_bytes(data).items()}
 
 
+IR_XML_LIMIT = 256 * 2**20  # an IR's .xml holds the graph, not the weights (those are in the .bin)
+
+
+def is_openvino_ir(head: bytes) -> bool:
+    """Whether the start of an ``.xml`` file is an OpenVINO IR (``<net ...>``), not any other XML."""
+    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"<?xml"):
+        text = text[text.find(b"?>") + 2:].lstrip()
+    return text.startswith(b"<net ") or text.startswith(b"<net>")
+
+
+def openvino_rt_info(data: bytes) -> dict[str, str]:
+    """``name -> value`` of the IR's top-level ``rt_info`` entries that hold a value (``<edgecv value="..."/>``).
+    A DTD (entities: the billion-laughs expansion) is refused, not parsed."""
+    import xml.etree.ElementTree as ET
+
+    if len(data) > IR_XML_LIMIT:
+        raise ValueError(f"the .xml is {len(data) / 2**20:.0f} MiB; an IR's graph is far smaller")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise ValueError("it declares a DTD, which no OpenVINO IR has")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise ValueError(f"not well-formed XML: {exc}") from None
+    if root.tag != "net":
+        raise ValueError(f"its root element is <{root.tag}>, not an OpenVINO IR's <net>")
+    info = root.find("rt_info")
+    return {} if info is None else {e.tag: e.get("value") for e in info if e.get("value") is not None}
+
+
 def read_metadata_text(path: Path) -> str | None:
     """The edgecv metadata JSON text of a model file (TFLite: in the file, else its ``.json`` sidecar)."""
+    if path.suffix == ".xml" and path.stat().st_size > IR_XML_LIMIT:  # said before the bytes are read
+        raise ValueError(f"the .xml is {path.stat().st_size / 2**20:.0f} MiB; an IR's graph is far smaller")
     data = path.read_bytes()
     if path.suffix == ".onnx":
         return onnx_metadata_props(data).get(METADATA_KEY)
@@ -117,7 +150,9 @@ def read_metadata_text(path: Path) -> str | None:
         text = tflite_metadata(data).get(METADATA_KEY)
         sidecar = path.with_name(path.name + ".json")
         return text if text is not None or not sidecar.is_file() else sidecar.read_text(encoding="utf-8")
-    raise ValueError(f"{path.name}: not an .onnx or .tflite file")
+    if path.suffix == ".xml":
+        return openvino_rt_info(data).get(METADATA_KEY)
+    raise ValueError(f"{path.name}: not an .onnx, .tflite or OpenVINO .xml file")
 
 
 def load_metadata(path: Path) -> dict | None:

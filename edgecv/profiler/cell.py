@@ -42,6 +42,8 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
     from ..interop import Facts, unscorable
 
     options = {"imgsz": cell["imgsz"]} if cell["runtime"] == REFERENCE_RUNTIME and cell["imgsz"] else {}
+    if cell["runtime"] == "openvino":  # its performance hint (latency: one stream; throughput: many)
+        options["hint"] = settings.get("hint") or "latency"
     threads = settings["threads"]
     if threads is None and cell["device"] == "host":  # the default: a thread per core other work leaves free
         from .stability import free_cores
@@ -54,6 +56,7 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
         meta = session.metadata or {}
         row.emulated, row.init_ms, row.task = session.emulated, session.init_ms, row.task or meta.get("task")
         row.sources = dict(meta.get("sources") or {}) or None
+        row.execution = dict(session.execution) if session.execution else None
         if cell["format"] != REFERENCE:
             row.size_mb = model_bytes(cell["target"]) / 1e6  # external data (FILE.onnx.data) included
         stated = (meta.get("preprocess") or {}).get("input_size")
@@ -70,6 +73,9 @@ def measure_cell(cell: dict[str, Any], settings: dict[str, Any]) -> Row:
         row.first_ms, row.latency_ms = timing["first_ms"], timing["latency_ms"]
         row.throughput_ips = timing["throughput_ips"]
         row.unstable = unstable_reasons(timing["latency_ms"], row.load, threads)
+        concurrent = session.throughput(session.prepare(inputs), max(1.0, settings["min_time_s"]))
+        if concurrent is not None:  # requests in flight at once (OpenVINO's throughput hint)
+            row.throughput_ips = concurrent
         batch = cell["batch"]
         if batch > 1:
             fixed = (session.inputs[0].shape or [None])[0]

@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 PACKAGES = ("edgecv", "numpy", "torch", "onnxruntime", "onnxruntime-gpu", "ai-edge-litert", "tflite-runtime",
-            "litert-torch", "ai-edge-quantizer", "onnx")
+            "litert-torch", "ai-edge-quantizer", "onnx", "openvino", "nncf")
 
 
 def environment(threads: int | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..formats import suffixes
+from ..formats import owned, suffixes
 from ..model_files import file_digest  # noqa: F401  (re-exported: the profiler's callers import it from here)
 from ..models.resolve import CHECKPOINT_SUFFIXES
 from .row import row_key
@@ -48,7 +48,7 @@ def expand_files(target: str) -> list[Path]:
     known = suffixes()
     path = Path(target)
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in known and p.is_file())
+        files = sorted(p for p in path.rglob("*") if p.suffix in known and p.is_file() and owned(p))
         if not files:
             raise UsageError(f"no model files ({', '.join(sorted(known))}) in {target}")
         return files

@@ -89,10 +89,21 @@ def _gemm_peak(device: str, threads: int | None, iters: int) -> dict[str, Any]:
     return peak
 
 
+def compute_precision(row: Row) -> str | None:
+    """The precision a float row was computed in when the runtime chose one lower than the file's (OpenVINO runs
+    fp32 in bf16 on CPUs with AMX or AVX-512 BF16), else None."""
+    chosen = (row.execution or {}).get("precision")
+    if row.precision in ("fp32", "-") and chosen in ("bf16", "fp16"):
+        return chosen
+    return None
+
+
 def efficiency(row: Row, peak: dict[str, Any] | None) -> float | None:
     """Achieved MAC/s at the p50 latency over the device's peak for the row's precision class (none against a
     peak measured on a busy machine)."""
     if not peak or peak.get("busy") or not row.ok or not row.macs or not row.p50:
+        return None
+    if compute_precision(row) is not None:  # computed in bf16/f16: no GEMM peak of that precision is measured
         return None
     rate = peak.get("int8_gmacs" if row.precision.startswith("int8") else "fp32_gmacs")
     if not rate:

@@ -71,6 +71,8 @@ class Row:
     node: dict[str, Any] | None = None  # where it ran: {"hostname"}, and "ray_node_id" on a Ray cluster
     tracking: dict[str, Any] | None = None  # detectors, with `profile --track N`: MOTA, IDF1, fps, tracker share
     scored_on: dict[str, Any] | None = None  # what the accuracy was measured on: {"data", "split", "images"}
+    # what the runtime chose, where it says (OpenVINO): {"precision": "bf16", "hint", "streams", "requests", "device"}
+    execution: dict[str, Any] | None = None
     sources: dict[str, str] | None = None  # a file's facts and where each came from (flags, sidecar, ultralytics, ...)
     extra: dict[str, Any] = field(default_factory=dict)  # fields from another edgecv version, kept as they are
 
@@ -106,7 +108,8 @@ class Row:
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         # absent rather than null, as before these fields existed
-        for name in ("fingerprint", "run", "peak", "seconds", "layers_report", "node", "tracking", "miou", "pixel_acc"):
+        for name in ("fingerprint", "run", "peak", "seconds", "layers_report", "node", "tracking", "miou", "pixel_acc",
+                     "execution"):
             if out[name] is None:
                 del out[name]
         return {**out, **self.extra}

@@ -277,6 +277,8 @@ def build_cells(targets: list[str], formats: list[str], precisions: list[str], r
         if cell.device != "host" and not rt.on_device:
             log(f"skipping {cell.model} on {cell.runtime} for {cell.device}: that runtime runs on the host only")
             continue
+        if cell.device != "host" and not runtimes and not rt.default_on_boards:
+            continue  # a board runs it when asked (--runtime), not by default
         runnable.append(cell)
     if not runnable:
         raise UsageError("nothing to profile: no target, format, runtime and device combination applies")
@@ -301,7 +303,11 @@ def _runtimes(fmt: str, wanted: list[str]) -> list[str]:
     else:
         suffix = suffix_of(fmt)
         names = [n for n in runtime_names() if suffix in get_runtime(n).suffixes]
-    return [n for n in names if not wanted or n in wanted]
+    if wanted:
+        return [n for n in names if n in wanted]
+    # the default: the runtimes installed here (ONNX files also on OpenVINO when it is); with none, the first,
+    # whose row then says what to install
+    return [n for n in names if get_runtime(n).available()[0]] or names[:1]
 
 
 def _file_cells(path: Path, formats: list[str], runtimes: list[str], providers: list[str], devices: list[str],
@@ -411,3 +417,27 @@ def _derive(rows: list[Row]) -> None:
         mine, theirs = r.headline, ref.headline if ref is not None else None
         if r.ok and mine and theirs and mine[0] == theirs[0]:
             r.accuracy_delta = round(mine[1] - theirs[1], 4)
+    for r in rows:
+        note = int8_not_paying(r, rows)
+        if note and note not in r.notes:
+            r.notes.append(note)
+
+
+def int8_not_paying(row: Row, rows: list[Row]) -> str | None:
+    """The note an int8 row carries when it is not faster than its fp32 twin (the same model, format, runtime,
+    provider, device and size): by how much, and the fastest row of that model that is within a point of its
+    PyTorch accuracy, which is what to ship instead (another runtime, another format, or fp32 itself)."""
+    if not row.ok or row.precision != "int8" or not row.p50:
+        return None
+    same = ("model", "format", "runtime", "provider", "device", "imgsz", "batch")
+    twin = next((r for r in rows if r.ok and r.precision == "fp32" and r.p50
+                 and all(getattr(r, k) == getattr(row, k) for k in same)), None)
+    if twin is None or row.p50 < twin.p50:
+        return None
+    good = [r for r in rows if r.ok and r.p50 and r.model == row.model and r.format != REFERENCE
+            and r.device == row.device and (r.accuracy_delta is None or r.accuracy_delta >= -1.0)]
+    best = min(good, key=lambda r: r.p50, default=twin)
+    instead = (f"fastest within a point here: {best.format} {best.precision} on {best.runtime}, {best.p50:.2f} ms"
+               if best is not row else f"fp32 on {twin.runtime}, {twin.p50:.2f} ms")
+    return (f"int8 does not pay on {row.runtime} here: {row.format} int8 {row.p50:.2f} ms against fp32 "
+            f"{twin.p50:.2f} ms ({row.p50 / twin.p50:.2f}x); {instead}")

@@ -20,6 +20,7 @@ from ..errors import UsageError
 
 DEFAULT_TARGETS = ("mobilenet_v2", "mobilenet_v3_large", "efficientnet_b0", "efficientnet_lite0", "yolo_n",
                    "lraspp_mobilenet_v3_large")  # every model with default weights: all three tasks
+HINTS = ("latency", "throughput")  # OpenVINO's performance hints (portable/engines.OPENVINO_HINTS)
 _LISTS = ("format", "precision", "runtime", "provider", "device")  # comma-separated strings or lists of them
 # name -> (smallest, largest) allowed value: a baseline is data, and iters = 10**9 would hold CI for days
 _INTS = {"limit": (1, 10**8), "batch": (1, 4096), "threads": (1, 4096), "warmup": (0, 100_000), "iters": (1, 1_000_000),
@@ -52,6 +53,7 @@ class ProfileSpec:
     input_shapes: tuple[str, ...] = ()  # NAME=1x3x640x640
     track: int = 0  # detectors: also track through this many shapes-track sequences (MOTA, IDF1, fps)
     facts: dict[str, Any] | None = None  # interop.Facts.to_dict(): --preprocess, --task, --labels, --head
+    hint: str = "latency"  # OpenVINO's performance hint: latency (one stream) or throughput (requests in flight)
 
     @classmethod
     def of(cls, targets: Sequence[str] | None = None, **values: Any) -> ProfileSpec:
@@ -77,7 +79,7 @@ class ProfileSpec:
     def settings(self) -> dict[str, Any]:
         """What every cell is measured with, and part of each row's fingerprint."""
         return {"threads": self.threads, "warmup": self.warmup, "iters": self.iters, "min_time_s": self.min_time_s,
-                "data": self.data, "limit": self.limit, "track": self.track, "facts": self.facts}
+                "data": self.data, "limit": self.limit, "track": self.track, "facts": self.facts, "hint": self.hint}
 
     def to_dict(self) -> dict[str, Any]:
         """The ``matrix`` recorded in ``results.json``: what ``edgecv check`` re-profiles."""
@@ -131,6 +133,8 @@ class ProfileSpec:
         shapes = matrix.get("input_shapes") or []
         if not isinstance(shapes, list) or not all(isinstance(s, str) for s in shapes):
             raise bad("input_shapes", "a list of NAME=1x3x640x640")
+        if matrix.get("hint") is not None and matrix["hint"] not in HINTS:
+            raise bad("hint", " or ".join(HINTS))
         facts = matrix.get("facts")
         if facts is not None:
             from ..interop import Facts

@@ -15,7 +15,9 @@ HEAD = ["model", "format", "precision", "runtime", "device", "input", "size MB",
 # what the columns whose header cannot say it all mean (report.md and report.html print these under the table)
 LEGEND = ("accuracy: the row's headline figure, named in `metric` (top-1, mAP50-95 or mIoU, percent), on the data "
           "named under `Accuracy measured on`; Δ vs fp32: points against the PyTorch fp32 row of the same model and size; "
-          "img/s: batch / p50 (the batch-N figure when --batch N); eff %: model MACs / p50 over the measured peak")
+          "img/s: batch / p50 (the batch-N figure when --batch N; OpenVINO's throughput hint: its requests in flight at "
+          "once); eff %: model MACs / p50 over the measured peak; precision `fp32 (bf16 compute)`: the runtime "
+          "computed the fp32 file in bf16 (OpenVINO on CPUs with AMX or AVX-512 BF16)")
 
 
 def input_summary(row: Row) -> str:
@@ -116,6 +118,14 @@ def signed(value: float) -> str:
     return "+0.00" if text == "-0.00" else text
 
 
+def precision_text(row: Row) -> str:
+    """``fp32``, or ``fp32 (bf16 compute)`` where the runtime computed a float file in a lower precision."""
+    from .peak import compute_precision
+
+    chosen = compute_precision(row)
+    return f"{row.precision} ({chosen} compute)" if chosen else str(row.precision)
+
+
 def _fmt(value: Any, digits: int = 2) -> str:
     if value is None:
         return "-"
@@ -135,7 +145,9 @@ def table_rows(rows: list[Row], short: bool = False) -> tuple[list[str], list[li
         lat = r.latency_ms or {}
         device = r.device + (" (emulated)" if r.emulated else "")
         runtime = r.runtime + (f"/{r.provider}" if r.provider not in (None, "cpu") else "")
-        body.append([r.model, r.format, r.precision, runtime, device, input_summary(r) or "-", _fmt(r.size_mb),
+        if (r.execution or {}).get("hint") == "throughput":
+            runtime += " (throughput)"
+        body.append([r.model, r.format, precision_text(r), runtime, device, input_summary(r) or "-", _fmt(r.size_mb),
                      _fmt(r.accuracy), metric_name(r) if r.accuracy is not None else "-", _fmt(r.accuracy_delta),
                      _fmt(lat.get("p50"), 3), _fmt(lat.get("p90"), 3),
                      _fmt(r.first_ms), _fmt(r.throughput_ips, 1),
@@ -153,5 +165,6 @@ def report_rows(report: dict[str, Any]) -> list[Row]:
     return [Row.from_dict(r) for r in report["rows"]]
 
 
-__all__ = ["LEGEND", "best_picks", "input_summary", "metric_name", "peak_line", "pick_line", "report_rows", "scored_on",
+__all__ = ["LEGEND", "best_picks", "input_summary", "metric_name", "peak_line", "pick_line", "precision_text", "report_rows",
+           "scored_on",
            "scored_on_lines", "signed", "status", "table_rows", "unstable_picks"]

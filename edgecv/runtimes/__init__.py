@@ -1,6 +1,6 @@
 """Runtimes run exported artifacts: one ``Session`` interface, one small module per runtime.
 
-Built-ins are onnxruntime (providers cpu, cuda, tensorrt), litert and torch (the PyTorch reference); a
+Built-ins are onnxruntime (providers cpu, cuda, tensorrt), litert, openvino (cpu, gpu, npu) and torch (the PyTorch reference); a
 third-party package adds one through the ``edgecv.runtimes`` entry-point group with a ``Runtime`` subclass.
 """
 
@@ -17,6 +17,7 @@ from .session import Session, TensorInfo, predictor
 _REGISTRY = Registry("runtime", "edgecv.runtimes", {
     "onnxruntime": "edgecv.runtimes.onnxruntime:OnnxRuntime",
     "litert": "edgecv.runtimes.litert:LiteRT",
+    "openvino": "edgecv.runtimes.openvino:OpenVINO",
     "torch": "edgecv.runtimes.torch:TorchRuntime",
 })
 

@@ -31,6 +31,7 @@ class Runtime(ABC):
     requires: tuple[str, ...] = ()  # importable modules it needs (any one of them is enough)
     install: str = ""  # how to install them
     on_device: bool = False  # the standalone device script can run it on a remote device
+    default_on_boards: bool = True  # in a board's default profile (False: only when --runtime names it)
 
     def available(self) -> tuple[bool, str]:
         """(usable here, why not / what it found)."""

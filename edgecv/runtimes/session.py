@@ -68,6 +68,12 @@ class Session(ABC):
     init_ms: float = 0.0
     timed_on_device: bool = False  # True where the device itself reports each call's time (remote sessions)
     last_infer_ms: float | None = None  # the last core call's milliseconds (set by ``infer``)
+    execution: dict[str, Any] | None = None  # what the runtime chose (OpenVINO: the precision it computes in, ...)
+
+    def throughput(self, feeds: dict[str, np.ndarray], seconds: float) -> float | None:
+        """Inputs per second measured by the runtime's own concurrent requests, for a runtime that has them
+        (OpenVINO with the throughput hint); None: the profile's img/s is the batch over the p50."""
+        return None
 
     @abstractmethod
     def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

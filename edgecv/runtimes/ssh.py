@@ -141,6 +141,9 @@ def open_over_ssh(device: Device, path: Path, runtime: str, threads: int | None)
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
         files[sidecar] = model + ".json"
+    weights = path.with_suffix(".bin")
+    if path.suffix == ".xml" and weights.is_file():  # an OpenVINO IR's weights, under the name it looks for
+        files[weights] = model[:-len(".xml")] + ".bin"
     workdir = push(device, files)
     command = [device.ssh.get("python", "python3"), f"{workdir}/{script}", "serve", f"{workdir}/{model}",
                "--runtime", runtime]
