@@ -9,8 +9,9 @@ does (``profiler.latency.measure``): onnxruntime and LiteRT on their files, Open
 IR. Every configuration is timed in alternating rounds and the medians of the rounds' p50s compared, so a drifting
 load hits all alike. Prints per model: each p50, what OpenVINO computed in, the best OpenVINO row over the best
 other row (the goal on an Intel CPU with VNNI/AMX: <= 0.85 for MobileNetV2, Lite0 and yolo_n), any int8 row
-slower than its fp32 twin, and edgecv's OpenVINO p50 over ``benchmark_app -hint latency`` on the same file
-(the goal: <= 1.05). The CPU and its ISA head the output: the ratios depend on them.
+slower than its fp32 twin, and edgecv's OpenVINO p50 over ``benchmark_app`` (one stream, the same threads,
+sync API: what the latency hint compiles) on the same file, also once per round (the goal: <= 1.05). The CPU
+and its ISA head the output: the ratios depend on them.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ BUILTIN_DATA = {"classification": "shapes", "detection": "shapes-det", "segmenta
 
 
 def bare_openvino_ms(path: Path, threads: int, seconds: float) -> float | None:
-    """OpenVINO's own benchmark_app median latency (sync API, latency hint) on ``path``: the peer figure."""
+    """OpenVINO's own benchmark_app median latency (sync API, one stream of ``threads``) on ``path``: the peer figure."""
     app = shutil.which("benchmark_app") or str(Path(sys.executable).with_name("benchmark_app"))
     if not Path(app).exists():
         return None
     env = {**os.environ, "CI": "true"}  # openvino's telemetry stays off in CI mode
-    out = subprocess.run([app, "-m", str(path), "-d", "CPU", "-hint", "latency", "-api", "sync", "-nthreads",
-                          str(threads), "-t", str(max(1, round(seconds)))], capture_output=True, text=True, env=env)
+    # benchmark_app takes -nthreads only with -hint none; one stream of N threads is what the latency hint compiles
+    out = subprocess.run([app, "-m", str(path), "-d", "CPU", "-hint", "none", "-nstreams", "1", "-api", "sync",
+                          "-nthreads", str(threads), "-t", str(max(1, round(seconds)))], capture_output=True, text=True,
+                         env=env)
     found = re.search(r"Median:\s+([0-9.]+) ms", out.stdout)
     return float(found.group(1)) if found else None
 
@@ -88,16 +91,21 @@ def main() -> None:
             configs += [(f"OpenVINO on IR {p}", files[("openvino", p)], "openvino") for p in ("fp32", "int8")]
             p50s: dict[str, list[float]] = {name: [] for name, _, _ in configs}
             computes: dict[str, str | None] = {}
-            for _ in range(args.rounds):
+            bares: dict[str, list[float]] = {"fp32": [], "int8": []}
+            for _ in range(args.rounds):  # every configuration, the bare loop included, once per round
                 for name, path, runtime in configs:
                     ms, compute = time_once(path, runtime, args.threads, args.seconds)
                     p50s[name].append(ms)
                     computes[name] = compute
+                for p in bares:
+                    ms = bare_openvino_ms(files[("openvino", p)], args.threads, args.seconds)
+                    if ms is not None:
+                        bares[p].append(ms)
             med = {name: statistics.median(v) for name, v in p50s.items()}
+            bare = {p: statistics.median(v) if v else None for p, v in bares.items()}
             ov = {k: v for k, v in med.items() if k.startswith("OpenVINO")}
             others = {k: v for k, v in med.items() if not k.startswith("OpenVINO")}
             best_ov, best_other = min(ov, key=ov.get), min(others, key=others.get)
-            bare = {p: bare_openvino_ms(files[("openvino", p)], args.threads, args.seconds) for p in ("fp32", "int8")}
             print(f"\n{model} at {size} px (p50 ms, median of {args.rounds} rounds)")
             for name, value in med.items():
                 compute = f"  [computed in {computes[name]}]" if computes.get(name) else ""

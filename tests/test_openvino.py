@@ -229,3 +229,11 @@ def test_the_device_script_runs_an_ir_as_the_host_does(ir_artifacts, tmp_path):
                          capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["results"] == predict(str(art.path), images)["results"]
+
+
+def test_max_drop_on_openvino_is_refused_before_any_work_naming_what_works(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "edgecv", "export", "mobilenet_v2", "--format", "openvino",
+                          "--precision", "int8", "--max-drop", "0.01", "--out", str(tmp_path / "e")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "not openvino" in out.stderr and "--runtime openvino" in out.stderr
+    assert not (tmp_path / "e").exists()

@@ -106,7 +106,8 @@ def _budget_plan(formats: str, precisions: str, log) -> tuple[str, str]:
         raise UsageError("--max-drop applies to --precision int8")
     unknown = [f for f in fmts if f not in ("onnx", "tflite")]
     if unknown:
-        raise UsageError(f"--max-drop searches ONNX and TFLite int8, not {unknown[0]}")
+        raise UsageError(f"--max-drop searches ONNX and TFLite int8, not {unknown[0]} (export OpenVINO int8 without "
+                         "it, or search the ONNX file and run it on --runtime openvino)")
     if "fp32" not in precs:
         log("--max-drop: exporting fp32 too, the reference the search measures against")
         precs.insert(0, "fp32")

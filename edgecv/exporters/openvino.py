@@ -1,8 +1,10 @@
 """OpenVINO IR export: the fp32 ONNX graph (the ONNX exporter's, so node names are module paths here too) read by
 OpenVINO's ONNX frontend and saved as IR (``.xml`` graph + ``.bin`` weights, one artifact); fp16 compresses the
 weights to half (OpenVINO computes in the device's own precision either way); int8 is NNCF's post-training
-quantization (``nncf.quantize``, the mixed preset: symmetric weights, asymmetric activations) on the same
-calibration images as the other formats. The edgecv metadata is stored in the IR's ``rt_info`` under ``edgecv``.
+quantization (``nncf.quantize`` with its default preset for CNNs, ``performance``: symmetric int8 weights and
+activations) on the same calibration images as the other formats. The ``mixed`` preset (asymmetric activations)
+was measured beside it on MobileNetV2 at 64 px: 93.10 against 93.60 top-1 on 1000 val images, the same latency.
+The edgecv metadata is stored in the IR's ``rt_info`` under ``edgecv``.
 
 ``core.read_model`` of the ONNX file is what ``openvino.convert_model`` does for an ONNX path (the same frontend),
 without the converter's module, which sends usage telemetry on import.
@@ -17,8 +19,6 @@ from pathlib import Path
 from ..errors import EdgecvError
 from ..portable.engines import import_openvino
 from .base import Exporter, ExportJob, first_line, quiet
-
-CALIB_PRESET = "mixed"
 
 
 class OpenVINOExporter(Exporter):
@@ -67,8 +67,7 @@ class OpenVINOExporter(Exporter):
         batches = [{input_name: x} for x in job.calibration_batches()]
         try:
             with quiet():
-                return nncf.quantize(model, nncf.Dataset(batches), preset=nncf.QuantizationPreset.MIXED,
-                                     subset_size=len(batches) or 1)
+                return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches) or 1)
         except Exception as exc:
             raise EdgecvError(f"int8 quantization of {job.name} with NNCF failed: {first_line(exc)}") from None
 

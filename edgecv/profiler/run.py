@@ -436,8 +436,10 @@ def int8_not_paying(row: Row, rows: list[Row]) -> str | None:
         return None
     good = [r for r in rows if r.ok and r.p50 and r.model == row.model and r.format != REFERENCE
             and r.device == row.device and (r.accuracy_delta is None or r.accuracy_delta >= -1.0)]
+    from .table import precision_text  # "fp32 (bf16 compute)" where the runtime chose bf16
+
     best = min(good, key=lambda r: r.p50, default=twin)
-    instead = (f"fastest within a point here: {best.format} {best.precision} on {best.runtime}, {best.p50:.2f} ms"
-               if best is not row else f"fp32 on {twin.runtime}, {twin.p50:.2f} ms")
-    return (f"int8 does not pay on {row.runtime} here: {row.format} int8 {row.p50:.2f} ms against fp32 "
-            f"{twin.p50:.2f} ms ({row.p50 / twin.p50:.2f}x); {instead}")
+    instead = (f"fastest within a point here: {best.format} {precision_text(best)} on {best.runtime}, {best.p50:.2f} ms"
+               if best is not row else f"{precision_text(twin)} on {twin.runtime}, {twin.p50:.2f} ms")
+    return (f"int8 does not pay on {row.runtime} here: {row.format} int8 {row.p50:.2f} ms against "
+            f"{precision_text(twin)} {twin.p50:.2f} ms ({row.p50 / twin.p50:.2f}x); {instead}")
