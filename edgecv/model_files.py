@@ -24,7 +24,7 @@ def companion_files(path: str | Path) -> list[Path]:
     other formats, for a file without external data, or where the onnx package is not installed."""
     path = Path(path)
     if path.suffix == ".xml":
-        weights = path.with_suffix(".bin")
+        weights = ir_weights(path)
         return [weights] if weights.is_file() else []
     if path.suffix != ".onnx" or not path.is_file():
         return []
@@ -47,6 +47,11 @@ def companion_files(path: str | Path) -> list[Path]:
             if target.is_file() and folder in target.parents:
                 found.add(target)
     return sorted(found)
+
+
+def ir_weights(path: Path) -> Path:
+    """Where an OpenVINO IR's weights lie: the ``.bin`` of the same stem, which OpenVINO opens beside the ``.xml``."""
+    return Path(path).with_suffix(".bin")
 
 
 SIDECAR_SUFFIXES = (".edgecv.yaml", ".edgecv.yml", ".edgecv.json")  # the facts a user writes for a foreign file
@@ -80,4 +85,5 @@ def model_bytes(path: str | Path) -> int:
     return Path(path).stat().st_size + sum(p.stat().st_size for p in companion_files(path))
 
 
-__all__ = ["SIDECAR_SUFFIXES", "beside", "companion_files", "file_digest", "model_bytes", "sidecar_for", "sidecar_path"]
+__all__ = ["SIDECAR_SUFFIXES", "beside", "companion_files", "file_digest", "ir_weights", "model_bytes", "sidecar_for",
+           "sidecar_path"]

@@ -147,6 +147,8 @@ def import_openvino():
     import openvino
 
     return openvino
+
+
 _OV_PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
 
 
@@ -199,10 +201,10 @@ class OpenVINOModel:
         if precision:  # "f32" keeps an AMX CPU from computing an fp32 model in bf16
             config["INFERENCE_PRECISION_HINT"] = precision
         if path.suffix == ".xml":  # checked as edgecv reads it first: a DTD or another XML is refused in one line
-            from .metadata import openvino_rt_info
+            from .metadata import read_metadata_text  # its size limit before the bytes are read, then the parse
 
             try:
-                openvino_rt_info(path.read_bytes())
+                read_metadata_text(path)
             except ValueError as exc:
                 raise DeviceError(f"{path.name} is not a readable OpenVINO IR ({exc})") from None
         try:
@@ -239,35 +241,24 @@ class OpenVINOModel:
         except Exception as exc:  # OpenVINO's RuntimeError for shapes and bad feeds
             raise DeviceError(f"OpenVINO cannot run this model: {openvino_message(exc)}") from None
 
-    def throughput(self, feeds: dict, seconds: float, requests: int | None = None) -> tuple[float, list[float]]:
-        """(inputs per second, each request's ms) with ``requests`` (default: the plugin's optimal number) in
-        flight for about ``seconds``: the figure the throughput hint is for."""
+    def throughput(self, feeds: dict, seconds: float, requests: int | None = None) -> float:
+        """Inputs per second with ``requests`` (default: the plugin's optimal number) in flight for about
+        ``seconds``: the figure the throughput hint is for."""
         import time
 
         ov = import_openvino()
         n = int(requests or self.execution.get("requests") or 1)
         queue = ov.AsyncInferQueue(self.compiled, n)
-        started: dict = {}
-        times: list = []
-
-        def done(request, job):
-            times.append((time.perf_counter() - started.pop(job)) * 1e3)
-
-        queue.set_callback(done)
         batch = len(next(iter(feeds.values()))) if feeds else 1
-        for job in range(n):  # warm every request once
-            started[job] = time.perf_counter()
-            queue.start_async(feeds, job)
+        for _ in range(n):  # warm every request once
+            queue.start_async(feeds)
         queue.wait_all()
-        times.clear()
-        begin, job = time.perf_counter(), n
-        while time.perf_counter() - begin < seconds or len(times) < n:
-            started[job] = time.perf_counter()
-            queue.start_async(feeds, job)
-            job += 1
+        begin, started = time.perf_counter(), 0
+        while time.perf_counter() - begin < seconds or started < n:
+            queue.start_async(feeds)  # waits for a free request when all n are in flight
+            started += 1
         queue.wait_all()
-        elapsed = time.perf_counter() - begin
-        return batch * len(times) / elapsed, times
+        return batch * started / (time.perf_counter() - begin)
 
 
 class quiet_native_stderr:

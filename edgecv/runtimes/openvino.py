@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgecvError, MissingDependencyError, UsageError
+from ..model_files import ir_weights
 from ..portable.engines import OPENVINO_HINTS, OpenVINOModel, import_openvino
 from ..portable.errors import DeviceError, one_line
 from .runtime import Runtime
@@ -54,8 +55,8 @@ class OpenVINOSession(Session):
             raise UsageError(f"hint must be one of {', '.join(OPENVINO_HINTS)}, not {hint!r}")
         if precision is not None and precision not in PRECISIONS:
             raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-        if path.suffix == ".xml" and not path.with_suffix(".bin").is_file():
-            raise UsageError(f"{path.name}: its weights {path.with_suffix('.bin').name} are not beside it")
+        if path.suffix == ".xml" and not ir_weights(path).is_file():
+            raise UsageError(f"{path.name}: its weights {ir_weights(path).name} are not beside it")
         try:
             self.model = OpenVINOModel(path, threads, provider.upper(), hint, precision)
         except ImportError as exc:
@@ -75,8 +76,7 @@ class OpenVINOSession(Session):
         """Inputs per second with the plugin's optimal number of requests in flight (throughput hint only)."""
         if self.execution.get("hint") != "throughput":
             return None
-        ips, _ = self.model.throughput(feeds, seconds)
-        return ips
+        return self.model.throughput(feeds, seconds)
 
     def close(self) -> None:
         self.model = None

@@ -22,7 +22,7 @@ from pathlib import Path
 from ..devices import Device
 from ..devices.script import cached_device_script, script_digest
 from ..errors import EdgecvError, UsageError
-from ..model_files import file_digest
+from ..model_files import companion_files, file_digest
 from .remote import RemoteSession
 
 DEFAULT_WORKDIR = "~/.cache/edgecv-device"  # the login user's home: private by default, unlike /tmp
@@ -141,8 +141,7 @@ def open_over_ssh(device: Device, path: Path, runtime: str, threads: int | None)
     sidecar = path.with_name(path.name + ".json")
     if sidecar.is_file():
         files[sidecar] = model + ".json"
-    weights = path.with_suffix(".bin")
-    if path.suffix == ".xml" and weights.is_file():  # an OpenVINO IR's weights, under the name it looks for
+    for weights in companion_files(path) if path.suffix == ".xml" else ():  # an IR's .bin, named as it looks for it
         files[weights] = model[:-len(".xml")] + ".bin"
     workdir = push(device, files)
     command = [device.ssh.get("python", "python3"), f"{workdir}/{script}", "serve", f"{workdir}/{model}",
